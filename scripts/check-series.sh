@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Host-side checks of the series, one result line each on stdout
+# ("ok NAME" / "not ok NAME # why"), details on stderr:
+#  - it applies with git am to the pristine base, patch by patch;
+#  - every patch builds on its own (incremental build of the KVM objects,
+#    and of the selftests when the patch touches them);
+#  - checkpatch.pl --strict is clean on every patch;
+#  - the new-file tree in the repository is what the series creates.
+# Skipped (results repeated) when the series and the config are unchanged
+# since the last run that passed.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+stamp=$BUILD/check-series.ok
+sum=$( (cat "$PATCHES"/*.patch "$PATCHES/series" "$ROOT/scripts/test-kernel.config" \
+	"$ROOT/scripts/checkpatch.conf" 2>/dev/null; find "$ROOT"/{arch,virt,include,tools,Documentation,kernel} -type f 2>/dev/null | sort | xargs -r cat) | sha1sum | cut -c1-40)
+if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$sum" ]; then
+	say "series unchanged since its checks last passed: not repeating them"
+	tail -n +2 "$stamp"
+	exit 0
+fi
+
+results=()
+ok() { results+=("ok $1"); echo "ok $1"; }
+notok() { results+=("not ok $1 # $2"); echo "not ok $1 # $2"; printf 'FAIL: %s: %s\n' "$1" "$2" >&2; }
+
+# The worktree for patch-by-patch work, reset to the pristine base.
+[ -d "$BISECT_TREE/.git" ] || [ -f "$BISECT_TREE/.git" ] ||
+	git -C "$TREE" worktree add -q --detach "$BISECT_TREE" "$BASE_TAG"
+git -C "$BISECT_TREE" am --abort >/dev/null 2>&1 || true
+git -C "$BISECT_TREE" checkout -q --detach -f "$BASE_TAG"
+git -C "$BISECT_TREE" clean -q -fdx
+
+ignore=()
+types=$(grep -v '^#' "$ROOT/scripts/checkpatch.conf" | tr -s ', \n' ',' | sed 's/^,//; s/,$//')
+[ -z "$types" ] || ignore=(--ignore "$types")
+
+failed=0
+n=0
+for f in $(series_files); do
+	n=$((n + 1))
+	id=$(printf '%04d' "$n")
+	if ! git -C "$BISECT_TREE" am -q "$PATCHES/$f" >"$BUILD/am.log" 2>&1; then
+		notok "patch-$id-applies" "$f does not apply to the base + earlier patches: $(head -3 "$BUILD/am.log" | tr '\n' ' ')"
+		git -C "$BISECT_TREE" am --abort >/dev/null 2>&1 || true
+		failed=1
+		break
+	fi
+	ok "patch-$id-applies"
+
+	# checkpatch on the patch file itself, from the patched tree.
+	if (cd "$BISECT_TREE" && ./scripts/checkpatch.pl --strict --no-color --quiet \
+			"${ignore[@]}" "$PATCHES/$f") >"$BUILD/checkpatch-$id.log" 2>&1; then
+		ok "patch-$id-checkpatch"
+	else
+		notok "patch-$id-checkpatch" "$f: $(grep -m3 -E '^(ERROR|WARNING|CHECK)' "$BUILD/checkpatch-$id.log" | tr '\n' ' ')(log: build/checkpatch-$id.log)"
+		failed=1
+	fi
+
+	say "patch $id: building the KVM objects ($f)"
+	dirs=(arch/x86/kvm/ virt/kvm/)
+	git -C "$BISECT_TREE" show --stat=200 --format= HEAD | grep -q ' kernel/time/' && dirs+=(kernel/time/)
+	if STRICT_CONFIG=0 "$ROOT/scripts/kernel.sh" "$BISECT_TREE" "$BISECT_OBJ" "${dirs[@]}" >"$BUILD/bisect-$id.log" 2>&1; then
+		ok "patch-$id-builds"
+	else
+		notok "patch-$id-builds" "$f does not build: $(grep -m3 -E 'error|Error' "$BUILD/bisect-$id.log" | tr '\n' ' ')(log: build/bisect-$id.log)"
+		failed=1
+		continue
+	fi
+	if git -C "$BISECT_TREE" show --stat=200 --format= HEAD | grep -q ' tools/testing/selftests/kvm/'; then
+		say "patch $id: building the selftests"
+		if "$ROOT/scripts/selftests.sh" "$BISECT_TREE" "$BISECT_OBJ" "$BUILD/selftests-bisect" >"$BUILD/bisect-selftests-$id.log" 2>&1; then
+			ok "patch-$id-selftests-build"
+		else
+			notok "patch-$id-selftests-build" "$f: selftests do not build: $(grep -m3 -E 'error' "$BUILD/bisect-selftests-$id.log" | tr '\n' ' ')(log: build/bisect-selftests-$id.log)"
+			failed=1
+		fi
+	fi
+done
+
+# The new-file tree: exactly the files the series adds, with their content.
+if [ "$failed" = 0 ] || git -C "$BISECT_TREE" rev-parse -q --verify HEAD >/dev/null; then
+	diffs=$("$ROOT/scripts/newfiles.sh" check "$BISECT_TREE" 2>&1) && ok "new-file-tree" ||
+		{ notok "new-file-tree" "$(echo "$diffs" | head -5 | tr '\n' ' ')"; failed=1; }
+fi
+
+if [ "$failed" = 0 ]; then
+	{ echo "$sum"; printf '%s\n' "${results[@]}"; } >"$stamp"
+else
+	rm -f "$stamp"
+fi

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Pack the emulated test host's initramfs: busybox, /init, the selftests
+# built into OUT, the C libraries they need, and /tests/list.
+#   initramfs.sh [SELFTESTS_OUT [IMAGE]]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+out=${1:-$SELFTESTS_OUT}
+image=${2:-$BUILD/initramfs.cpio.gz}
+root=$BUILD/initramfs
+busybox=/bin/busybox
+ldd "$busybox" >/dev/null 2>&1 && die "$busybox is not static: install busybox-static"
+
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,proc,sys,dev,tmp,tests,lib64,lib/x86_64-linux-gnu}
+cp "$busybox" "$root/bin/busybox"
+for app in $("$busybox" --list); do
+	ln -sf busybox "$root/bin/$app"
+done
+install -m 755 "$ROOT/scripts/initramfs-init" "$root/init"
+
+: >"$root/tests/list"
+while read -r name timeout _; do
+	[ -x "$out/$name" ] || continue
+	mkdir -p "$root/tests/$(dirname "$name")"
+	cp "$out/$name" "$root/tests/$name"
+	echo "$name $timeout" >>"$root/tests/list"
+done < <(grep -v -e '^#' -e '^[[:space:]]*$' "$ROOT/scripts/selftests.list")
+[ -s "$root/tests/list" ] || die "no selftests found in $out"
+[ -x "$out/demo" ] && cp "$out/demo" "$root/tests/demo"
+
+# The selftests are dynamically linked: copy the loader and libraries,
+# and libgcc_s explicitly (glibc loads it to unwind cancelled threads).
+libs=$(for f in "$root"/tests/*/* "$root"/tests/*; do
+	[ -f "$f" ] && [ -x "$f" ] && ldd "$f" 2>/dev/null | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'
+done | sort -u)
+libgcc=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')
+for lib in $libs $libgcc; do
+	[ -f "$lib" ] || continue
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$image"
+say "initramfs: $(wc -l <"$root/tests/list") selftests, $(du -h "$image" | cut -f1)"

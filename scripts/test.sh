@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# "make test": everything a reviewer wants proven, in order, then one line
+# "N passed, N failed, N skipped". Exit status non-zero on any failure.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+t0=$(date +%s)
+host=$BUILD/host-results.txt
+console=$BUILD/console.log
+ktap=$BUILD/test-results.ktap
+mkdir -p "$BUILD"
+: >"$host"
+rm -f "$console"
+elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
+
+finish() {
+	say "results: $ktap ($(elapsed) in all)"
+	exec python3 "$ROOT/scripts/results.py" "$host" "$1" "$ktap"
+}
+
+say "[1/6] packages"
+"$ROOT/scripts/deps.sh"
+
+say "[2/6] base and work tree"
+"$ROOT/scripts/fetch-base.sh"
+"$ROOT/scripts/tree.sh"
+
+say "[3/6] the series: applies, each patch builds and passes checkpatch --strict, new-file tree ($(elapsed))"
+"$ROOT/scripts/check-series.sh" >>"$host" || true
+if grep -q '^not ok patch-.*-applies' "$host"; then
+	finish -
+fi
+
+say "[4/6] test kernel ($(elapsed))"
+if ! "$ROOT/scripts/kernel.sh" >"$BUILD/kernel.log" 2>&1; then
+	grep -E 'error|Error' "$BUILD/kernel.log" | head -5 >&2
+	echo "not ok kernel-builds # the test kernel does not build (log: build/kernel.log)" >>"$host"
+	finish -
+fi
+echo "ok kernel-builds" >>"$host"
+
+say "[5/6] KVM selftests ($(elapsed))"
+if ! "$ROOT/scripts/selftests.sh" >"$BUILD/selftests.log" 2>&1; then
+	grep -E 'error' "$BUILD/selftests.log" | head -5 >&2
+	echo "not ok selftests-build # the selftests do not build (log: build/selftests.log)" >>"$host"
+	finish -
+fi
+echo "ok selftests-build" >>"$host"
+"$ROOT/scripts/initramfs.sh"
+
+say "[6/6] boot the emulated test host, KUnit and selftests inside ($(elapsed))"
+"$ROOT/scripts/run-vm.sh" "$console"
+finish "$console"

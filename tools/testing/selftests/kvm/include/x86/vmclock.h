@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers for testing the vmclock ABI (include/uapi/linux/vmclock-abi.h)
+ * on x86, where the counter is the TSC.
+ *
+ * The guest-side reader follows drivers/ptp/ptp_vmclock.c, so that a test
+ * exercises the same arithmetic a real guest uses. The host-side helpers
+ * build a vmclock_abi from the host's own TSC and CLOCK_TAI, giving tests
+ * a reference they can check the guest's result against.
+ */
+#ifndef SELFTEST_KVM_VMCLOCK_H
+#define SELFTEST_KVM_VMCLOCK_H
+
+#include <linux/types.h>
+#include <linux/vmclock-abi.h>
+
+/*
+ * Bound on the guest reader's seq_count retries. The driver gives up after
+ * 100 ms; a guest has no timebase of its own to measure that with, so use
+ * a retry count that is far longer than a real update can take, but short
+ * enough that a stuck odd seq_count fails a test quickly instead of hanging.
+ */
+#define VMCLOCK_READ_MAX_TRIES	100000
+
+enum vmclock_read_status {
+	VMCLOCK_READ_OK = 0,
+	VMCLOCK_READ_UNRELIABLE,	/* clock_status is UNRELIABLE */
+	VMCLOCK_READ_NO_TAI,		/* time_type gives no unambiguous TAI */
+	VMCLOCK_READ_TIMED_OUT,		/* seq_count never settled */
+};
+
+/* A CLOCK_TAI time computed from the vmclock, and the TSC it is for. */
+struct vmclock_time {
+	u64 tsc;
+	u64 sec;
+	u64 nsec;
+};
+
+/* One host (TSC, CLOCK_TAI) pair; see vmclock_host_sample(). */
+struct vmclock_sample {
+	u64 tsc;
+	u64 tai_ns;	/* Midpoint of the CLOCK_TAI reads around the RDTSC */
+	u64 width_ns;	/* Distance between those reads: the sample's error */
+};
+
+/* Guest side. @t is only written when VMCLOCK_READ_OK is returned. */
+enum vmclock_read_status vmclock_read_tai(struct vmclock_abi *clk,
+					  struct vmclock_time *t);
+
+/* Host side. */
+u64 vmclock_host_tai_ns(void);
+void vmclock_host_sample(struct vmclock_sample *s);
+void vmclock_fill_tai_line(struct vmclock_abi *clk,
+			   const struct vmclock_sample *a,
+			   const struct vmclock_sample *b);
+
+#endif /* SELFTEST_KVM_VMCLOCK_H */
