@@ -15,25 +15,24 @@ rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,proc,sys,dev,tmp,tests,lib64,lib/x86_64-linux-gnu}
 cp "$busybox" "$root/bin/busybox"
 for app in $("$busybox" --list); do
-	ln -sf busybox "$root/bin/$app"
+	[ "$app" = busybox ] || ln -sf busybox "$root/bin/$app"
 done
 install -m 755 "$ROOT/scripts/initramfs-init" "$root/init"
 
 : >"$root/tests/list"
-while read -r name timeout _; do
+while read -r name timeout group _; do
 	[ -x "$out/$name" ] || continue
 	mkdir -p "$root/tests/$(dirname "$name")"
 	cp "$out/$name" "$root/tests/$name"
-	echo "$name $timeout" >>"$root/tests/list"
+	echo "$name $timeout $group" >>"$root/tests/list"
 done < <(grep -v -e '^#' -e '^[[:space:]]*$' "$ROOT/scripts/selftests.list")
 [ -s "$root/tests/list" ] || die "no selftests found in $out"
 [ -x "$out/demo" ] && cp "$out/demo" "$root/tests/demo"
 
 # The selftests are dynamically linked: copy the loader and libraries,
 # and libgcc_s explicitly (glibc loads it to unwind cancelled threads).
-libs=$(for f in "$root"/tests/*/* "$root"/tests/*; do
-	[ -f "$f" ] && [ -x "$f" ] && ldd "$f" 2>/dev/null | awk '/=>/ { print $3 } /ld-linux/ { print $1 }'
-done | sort -u)
+libs=$(find "$root/tests" -type f -perm -u+x -exec ldd {} \; 2>/dev/null |
+	awk '/=>/ { print $3 } /ld-linux/ { print $1 }' | sort -u)
 libgcc=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')
 for lib in $libs $libgcc; do
 	[ -f "$lib" ] || continue

@@ -16,7 +16,7 @@ JOBS=${JOBS:-$(nproc)}
 
 # Fixed identity and dates for the base commit, so that its id depends
 # on the tarball only and exported patches stay byte-for-byte stable.
-export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-kvm-vmclock}
+export GIT_COMMITTER_NAME=${GIT_COMMITTER_NAME:-kvm-vmclock developers}
 export GIT_COMMITTER_EMAIL=${GIT_COMMITTER_EMAIL:-kvm-vmclock@localhost}
 
 say() { printf '==> %s\n' "$*" >&2; }
