@@ -12,8 +12,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 stamp=$BUILD/check-series.ok
-sum=$( (cat "$PATCHES"/*.patch "$PATCHES/series" "$ROOT/scripts/test-kernel.config" \
-	"$ROOT/scripts/checkpatch.conf" 2>/dev/null; find "$ROOT"/{arch,virt,include,tools,Documentation,kernel} -type f 2>/dev/null | sort | xargs -r cat) | sha1sum | cut -c1-40)
+inputs() {
+	cat "$PATCHES"/*.patch "$PATCHES/series" "$ROOT/scripts/test-kernel.config" \
+		"$ROOT/scripts/checkpatch.conf" "$ROOT"/scripts/{check-series,kernel,selftests,newfiles}.sh
+	(cd "$ROOT" && find arch virt include tools Documentation kernel -type f 2>/dev/null || true) |
+		sort | (cd "$ROOT" && xargs -r sha1sum)
+}
+sum=$(inputs | sha1sum | cut -c1-40)
 if [ -f "$stamp" ] && [ "$(head -1 "$stamp")" = "$sum" ]; then
 	say "series unchanged since its checks last passed: not repeating them"
 	tail -n +2 "$stamp"
@@ -32,7 +37,7 @@ git -C "$BISECT_TREE" checkout -q --detach -f "$BASE_TAG"
 git -C "$BISECT_TREE" clean -q -fdx
 
 ignore=()
-types=$(grep -v '^#' "$ROOT/scripts/checkpatch.conf" | tr -s ', \n' ',' | sed 's/^,//; s/,$//')
+types=$(sed '/^#/d' "$ROOT/scripts/checkpatch.conf" | tr -s ', \n' ',' | sed 's/^,//; s/,$//')
 [ -z "$types" ] || ignore=(--ignore "$types")
 
 failed=0

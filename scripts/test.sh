@@ -26,7 +26,8 @@ say "[2/6] base and work tree"
 "$ROOT/scripts/tree.sh"
 
 say "[3/6] the series: applies, each patch builds and passes checkpatch --strict, new-file tree ($(elapsed))"
-"$ROOT/scripts/check-series.sh" >>"$host" || true
+"$ROOT/scripts/check-series.sh" >>"$host" ||
+	echo "not ok series-checks # scripts/check-series.sh failed: see its messages above" >>"$host"
 if grep -q '^not ok patch-.*-applies' "$host"; then
 	finish -
 fi
