@@ -7,7 +7,7 @@ set -euo pipefail
 
 out=${1:-$SELFTESTS_OUT}
 image=${2:-$BUILD/initramfs.cpio.gz}
-root=$BUILD/initramfs
+root=${image%.cpio.gz}.d
 busybox=/bin/busybox
 ldd "$busybox" >/dev/null 2>&1 && die "$busybox is not static: install busybox-static"
 

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KVM vmclock: a vmclock structure in guest memory kept consistent with
+ * the guest's view of the TSC.
+ */
+
+#ifndef __ARCH_X86_KVM_VMCLOCK_H__
+#define __ARCH_X86_KVM_VMCLOCK_H__
+
+#include <linux/kvm_host.h>
+
+#ifdef CONFIG_KVM_VMCLOCK
+void kvm_vmclock_init_vm(struct kvm *kvm);
+void kvm_vmclock_destroy_vm(struct kvm *kvm);
+int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp);
+int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp);
+int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp);
+void kvm_vmclock_update(struct kvm_vcpu *vcpu);
+void kvm_vmclock_memslots_updated(struct kvm *kvm);
+
+static inline u32 kvm_vmclock_supported_flags(void)
+{
+	return KVM_VMCLOCK_F_USERSPACE;
+}
+
+/*
+ * The guest TSC of @vcpu, or whether the master clock is in use, changed:
+ * recompute the guest's vmclock before @vcpu enters the guest again.
+ * Callers may hold tsc_write_lock, so only set the request, no IPI; the
+ * changes happen outside guest mode.
+ */
+static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
+{
+	if (READ_ONCE(vcpu->kvm->arch.vmclock.mode))
+		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+}
+#else
+static inline void kvm_vmclock_init_vm(struct kvm *kvm)
+{
+}
+
+static inline void kvm_vmclock_destroy_vm(struct kvm *kvm)
+{
+}
+
+static inline int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
+{
+	return -ENOTTY;
+}
+
+static inline int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp)
+{
+	return -ENOTTY;
+}
+
+static inline int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm,
+						void __user *argp)
+{
+	return -ENOTTY;
+}
+
+static inline void kvm_vmclock_update(struct kvm_vcpu *vcpu)
+{
+}
+
+static inline void kvm_vmclock_memslots_updated(struct kvm *kvm)
+{
+}
+
+static inline u32 kvm_vmclock_supported_flags(void)
+{
+	return 0;
+}
+
+static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
+{
+}
+#endif /* CONFIG_KVM_VMCLOCK */
+
+#endif /* __ARCH_X86_KVM_VMCLOCK_H__ */

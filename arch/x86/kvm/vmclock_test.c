@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests for the KVM vmclock conversion, included by vmclock.c so that
+ * they can reach its static functions.
+ *
+ * The guest side is checked with the arithmetic of the guest's ptp_vmclock
+ * driver, at TSC scaling ratios that no test machine runs with.
+ */
+
+#include <kunit/test.h>
+
+#define FRAC_INTEL	48
+#define FRAC_AMD	32
+/*
+ * The largest ratios set_tsc_khz() accepts, just below
+ * kvm_caps.max_tsc_scaling_ratio (KVM_VMX_TSC_MULTIPLIER_MAX on Intel,
+ * SVM_TSC_RATIO_MAX on AMD).
+ */
+#define MAX_RATIO_INTEL	0xfffffffffffffffeULL
+#define MAX_RATIO_AMD	0x000000fffffffffeULL
+#define HOST_TSC_HZ	2999999937ULL	/* 3 GHz with a few odd digits */
+#define T0_SEC		1767225600ULL	/* 2026-01-01 */
+#define T0_FRAC		0x123456789abcdef0ULL
+
+/* Time in units of 2^-64 s, as the guest computes it (ptp_vmclock.c). */
+static u128 vmclock_test_time(const struct vmclock_abi *clk, u64 counter)
+{
+	u64 delta = counter - le64_to_cpu(clk->counter_value);
+	u128 r;
+
+	r = ((u128)delta * le64_to_cpu(clk->counter_period_frac_sec)) >>
+	    clk->counter_period_shift;
+	r += le64_to_cpu(clk->time_frac_sec);
+
+	return ((u128)le64_to_cpu(clk->time_sec) << 64) + r;
+}
+
+/* A valid host vmclock for a TSC at @hz, with the largest usable shift. */
+static void vmclock_test_host(struct vmclock_abi *host, u64 hz, u64 counter)
+{
+	int shift = fls64(hz) - 1;
+
+	memset(host, 0, sizeof(*host));
+	host->magic = cpu_to_le32(VMCLOCK_MAGIC);
+	host->size = cpu_to_le32(PAGE_SIZE);
+	host->version = cpu_to_le16(1);
+	host->counter_id = VMCLOCK_COUNTER_X86_TSC;
+	host->time_type = VMCLOCK_TIME_TAI;
+	host->clock_status = VMCLOCK_STATUS_SYNCHRONIZED;
+	host->counter_period_shift = shift;
+	host->counter_value = cpu_to_le64(counter);
+	/* 2^(64 + shift) / hz < 2^64, as hz >= 2^shift. */
+	host->counter_period_frac_sec =
+		cpu_to_le64(vmclock_div128((u128)1 << (64 + shift), hz));
+	host->counter_period_esterror_rate_frac_sec = cpu_to_le64(1000);
+	host->counter_period_maxerror_rate_frac_sec = cpu_to_le64(100000);
+	host->time_sec = cpu_to_le64(T0_SEC);
+	host->time_frac_sec = cpu_to_le64(T0_FRAC);
+	host->flags = cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC |
+				  VMCLOCK_FLAG_PERIOD_ESTERROR_VALID |
+				  VMCLOCK_FLAG_PERIOD_MAXERROR_VALID);
+}
+
+static u128 vmclock_test_abs_diff(u128 a, u128 b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/* One tick of @clk's counter, in units of 2^-64 s, rounded up. */
+static u128 vmclock_test_tick(const struct vmclock_abi *clk)
+{
+	return (le64_to_cpu(clk->counter_period_frac_sec) >>
+		clk->counter_period_shift) + 1;
+}
+
+/*
+ * At host TSC values h0 + delta, the guest's result at its TSC (offset +
+ * h * ratio / 2^frac_bits) must match the host's line within 1 ns per
+ * second of extrapolation, plus two nanoseconds and one tick of each
+ * counter for the truncation of the counter values.
+ */
+static void vmclock_test_check(struct kunit *test, u64 h0, u64 offset,
+			       u64 ratio, unsigned int frac_bits)
+{
+	static const u64 deltas[] = {
+		0, 1, 1000, 1000000, 3000000000ULL, 300000000000ULL,
+		3000000000000ULL, 30000000000000ULL,
+	};
+	const u128 one_ns = div64_u64(U64_MAX, NSEC_PER_SEC) + 1;
+	struct vmclock_abi host, guest;
+	int i;
+
+	vmclock_test_host(&host, HOST_TSC_HZ, h0);
+	KUNIT_ASSERT_EQ(test, kvm_vmclock_check_host(&host), 0);
+	KUNIT_ASSERT_EQ(test, kvm_vmclock_convert(&host, offset, ratio,
+						  frac_bits, &guest), 0);
+
+	/* The guest period keeps 64 significant bits. */
+	KUNIT_EXPECT_TRUE(test, guest.counter_period_shift == 63 ||
+			  fls64(le64_to_cpu(guest.counter_period_frac_sec)) == 64);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(guest.counter_value),
+			offset + mul_u64_u64_shr(h0, ratio, frac_bits));
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(guest.time_sec), T0_SEC);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(guest.time_frac_sec), T0_FRAC);
+	KUNIT_EXPECT_EQ(test, guest.clock_status, VMCLOCK_STATUS_SYNCHRONIZED);
+
+	for (i = 0; i < ARRAY_SIZE(deltas); i++) {
+		u64 h = h0 + deltas[i];
+		u64 g = offset + mul_u64_u64_shr(h, ratio, frac_bits);
+		u128 th = vmclock_test_time(&host, h);
+		u128 tg = vmclock_test_time(&guest, g);
+		u64 secs = (th - vmclock_test_time(&host, h0)) >> 64;
+		u128 tol = one_ns * (secs + 2) + vmclock_test_tick(&host) +
+			   vmclock_test_tick(&guest);
+
+		KUNIT_EXPECT_TRUE_MSG(test, vmclock_test_abs_diff(th, tg) <= tol,
+				      "ratio %#llx/2^%u delta %llu: off by %llu/2^32 s",
+				      ratio, frac_bits, deltas[i],
+				      (u64)(vmclock_test_abs_diff(th, tg) >> 32));
+	}
+}
+
+struct vmclock_test_case {
+	const char *name;
+	u64 ratio;
+	unsigned int frac_bits;
+};
+
+static const struct vmclock_test_case vmclock_test_cases[] = {
+	{ "1x, Intel",		1ULL << FRAC_INTEL,	FRAC_INTEL },
+	{ "0.5x, Intel",	1ULL << (FRAC_INTEL - 1), FRAC_INTEL },
+	{ "1.5x, Intel",	3ULL << (FRAC_INTEL - 1), FRAC_INTEL },
+	{ "2.75x, Intel",	11ULL << (FRAC_INTEL - 2), FRAC_INTEL },
+	{ "1 kHz, Intel",	(1ULL << FRAC_INTEL) / (HOST_TSC_HZ / 1000), FRAC_INTEL },
+	{ "max, Intel",		MAX_RATIO_INTEL,	FRAC_INTEL },
+	{ "1x, AMD",		1ULL << FRAC_AMD,	FRAC_AMD },
+	{ "0.5x, AMD",		1ULL << (FRAC_AMD - 1),	FRAC_AMD },
+	{ "1.5x, AMD",		3ULL << (FRAC_AMD - 1),	FRAC_AMD },
+	{ "2.75x, AMD",		11ULL << (FRAC_AMD - 2), FRAC_AMD },
+	{ "max, AMD",		MAX_RATIO_AMD,		FRAC_AMD },
+};
+
+static void vmclock_test_case_desc(const struct vmclock_test_case *t,
+				   char *desc)
+{
+	strscpy(desc, t->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(vmclock_ratio, vmclock_test_cases, vmclock_test_case_desc);
+
+static void vmclock_test_ratio(struct kunit *test)
+{
+	const struct vmclock_test_case *t = test->param_value;
+	/* The host TSC after about 10 minutes of uptime. */
+	u64 h0 = 600 * HOST_TSC_HZ;
+
+	/* Guest TSC starting at 0, as for a new VM. */
+	vmclock_test_check(test, h0, -mul_u64_u64_shr(h0 - 1000, t->ratio,
+						      t->frac_bits),
+			   t->ratio, t->frac_bits);
+	/* No offset. */
+	vmclock_test_check(test, h0, 0, t->ratio, t->frac_bits);
+	/* A large offset, e.g. after migration from a long-running host. */
+	vmclock_test_check(test, h0, 0x0123456789abcdefULL, t->ratio,
+			   t->frac_bits);
+	/* The guest TSC wraps shortly after the reference point. */
+	vmclock_test_check(test, h0, -mul_u64_u64_shr(h0, t->ratio,
+						      t->frac_bits) - 1000,
+			   t->ratio, t->frac_bits);
+}
+
+/* A guest TSC slower than 1 Hz has no representable period. */
+static void vmclock_test_too_slow(struct kunit *test)
+{
+	struct vmclock_abi host, guest;
+
+	vmclock_test_host(&host, HOST_TSC_HZ, 0);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_convert(&host, 0, 1, FRAC_INTEL,
+						  &guest), -ERANGE);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_convert(&host, 0, 0, FRAC_INTEL,
+						  &guest), -ERANGE);
+}
+
+/* Error rates scale with the period and saturate rather than wrap. */
+static void vmclock_test_error_rates(struct kunit *test)
+{
+	struct vmclock_abi host, guest;
+
+	vmclock_test_host(&host, HOST_TSC_HZ, 0);
+	KUNIT_ASSERT_EQ(test, kvm_vmclock_convert(&host, 0, 1ULL << (FRAC_INTEL - 1),
+						  FRAC_INTEL, &guest), 0);
+	/* Half the frequency, twice the period; the shift absorbs the 2x. */
+	KUNIT_EXPECT_EQ(test, guest.counter_period_shift,
+			host.counter_period_shift - 1);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(guest.counter_period_frac_sec),
+			le64_to_cpu(host.counter_period_frac_sec));
+	KUNIT_EXPECT_EQ(test,
+			le64_to_cpu(guest.counter_period_esterror_rate_frac_sec),
+			le64_to_cpu(host.counter_period_esterror_rate_frac_sec));
+
+	host.counter_period_maxerror_rate_frac_sec = cpu_to_le64(U64_MAX);
+	KUNIT_ASSERT_EQ(test, kvm_vmclock_convert(&host, 0, 3ULL << (FRAC_INTEL - 9),
+						  FRAC_INTEL, &guest), 0);
+	KUNIT_EXPECT_EQ(test,
+			le64_to_cpu(guest.counter_period_maxerror_rate_frac_sec),
+			U64_MAX);
+}
+
+static void vmclock_test_div128(struct kunit *test)
+{
+	static const struct {
+		u128 n;
+		u64 d;
+	} cases[] = {
+		{ 0, 1 },
+		{ ((u128)1 << 95), HOST_TSC_HZ },
+		{ ((u128)0xfffffffffffffffeULL << 64) | 0xffffffffffffffffULL,
+		  0xffffffffffffffffULL },
+		{ ((u128)0x123456789ULL << 64) | 0xfedcba9876543210ULL,
+		  0x123456789aULL },
+		{ ((u128)0x7fffffffULL << 64) | 0x8000000000000001ULL,
+		  0x80000000ULL },
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		u128 n = cases[i].n;
+		u64 d = cases[i].d;
+		u64 q = vmclock_div128(n, d);
+		u128 rem = n - (u128)q * d;
+
+		KUNIT_EXPECT_TRUE_MSG(test, (u128)q * d <= n && rem < d,
+				      "case %d", i);
+	}
+}
+
+static void vmclock_test_check_host(struct kunit *test)
+{
+	struct vmclock_abi host, bad;
+
+	vmclock_test_host(&host, HOST_TSC_HZ, 0);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_check_host(&host), 0);
+
+	/* size and seq_count belong to KVM. */
+	bad = host;
+	bad.size = 0;
+	bad.seq_count = cpu_to_le32(3);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_check_host(&bad), 0);
+
+#define EXPECT_INVALID(field, val)					\
+	do {								\
+		bad = host;						\
+		bad.field = (val);					\
+		KUNIT_EXPECT_EQ_MSG(test, kvm_vmclock_check_host(&bad),	\
+				    -EINVAL, #field);			\
+	} while (0)
+
+	EXPECT_INVALID(magic, 0);
+	EXPECT_INVALID(version, cpu_to_le16(2));
+	EXPECT_INVALID(counter_id, VMCLOCK_COUNTER_ARM_VCNT);
+	EXPECT_INVALID(counter_id, VMCLOCK_COUNTER_INVALID);
+	EXPECT_INVALID(counter_period_shift, 64);
+	EXPECT_INVALID(counter_period_frac_sec, 0);
+	EXPECT_INVALID(clock_status, VMCLOCK_STATUS_UNRELIABLE + 1);
+	EXPECT_INVALID(time_type, VMCLOCK_TIME_INVALID_MAYBE_SMEARED + 1);
+	EXPECT_INVALID(leap_indicator, VMCLOCK_LEAP_POST_NEG + 1);
+	EXPECT_INVALID(leap_second_smearing_hint, VMCLOCK_SMEARING_UTC_SLS + 1);
+	EXPECT_INVALID(pad[1], 1);
+	EXPECT_INVALID(flags, cpu_to_le64(VMCLOCK_KNOWN_FLAGS + 1));
+#undef EXPECT_INVALID
+}
+
+static void vmclock_test_anchor(struct kunit *test)
+{
+	u64 h0 = 600 * HOST_TSC_HZ, now = h0 - 5 * HOST_TSC_HZ;
+	struct vmclock_abi host, moved;
+
+	/* A reference point in the past is left alone. */
+	vmclock_test_host(&host, HOST_TSC_HZ, h0);
+	moved = host;
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_anchor(&moved, h0 + 1), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(&moved, &host, sizeof(host)), 0);
+
+	/* One in the future moves to now, on the same line. */
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_anchor(&moved, now), 0);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(moved.counter_value), now);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(moved.time_sec), T0_SEC - 5);
+	KUNIT_EXPECT_TRUE(test,
+			  vmclock_test_abs_diff(vmclock_test_time(&moved, h0),
+						vmclock_test_time(&host, h0)) <=
+			  le64_to_cpu(host.counter_period_frac_sec));
+
+	/* Before the epoch. */
+	moved = host;
+	moved.time_sec = cpu_to_le64(1);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_anchor(&moved, now), -EINVAL);
+}
+
+static struct kunit_case vmclock_test_cases_list[] = {
+	KUNIT_CASE_PARAM(vmclock_test_ratio, vmclock_ratio_gen_params),
+	KUNIT_CASE(vmclock_test_too_slow),
+	KUNIT_CASE(vmclock_test_error_rates),
+	KUNIT_CASE(vmclock_test_div128),
+	KUNIT_CASE(vmclock_test_check_host),
+	KUNIT_CASE(vmclock_test_anchor),
+	{}
+};
+
+static struct kunit_suite vmclock_test_suite = {
+	.name = "kvm-x86-vmclock",
+	.test_cases = vmclock_test_cases_list,
+};
+
+kunit_test_suite(vmclock_test_suite);
