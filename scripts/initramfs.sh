@@ -19,6 +19,18 @@ for app in $("$busybox" --list); do
 done
 install -m 755 "$ROOT/scripts/initramfs-init" "$root/init"
 
+# KVM's modules, in load order (see scripts/test-kernel.config for why
+# KVM is not built in).
+obj=${OBJ_DIR:-$OBJ}
+mkdir -p "$root/lib/modules"
+for m in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+	if [ -f "$obj/$m" ]; then
+		cp "$obj/$m" "$root/lib/modules/"
+	else
+		warn "no $m in $obj: the kernel must have KVM built in"
+	fi
+done
+
 : >"$root/tests/list"
 while read -r name timeout group _; do
 	[ -x "$out/$name" ] || continue

@@ -5,11 +5,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-src=${1:-$TREE}
-obj=${2:-$OBJ}
+src=$(realpath "${1:-$TREE}")
+obj=$(realpath -m "${2:-$OBJ}")
 shift 2 2>/dev/null || shift $#
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(bzImage)
+[ ${#targets[@]} -gt 0 ] || targets=(bzImage modules)
 fragment=$ROOT/scripts/test-kernel.config
 strict=${STRICT_CONFIG:-1}
 

@@ -10,6 +10,11 @@ mode=$1
 src=$2
 dirs=(arch virt include tools Documentation kernel)
 
+# The series' own MAINTAINERS entry, kept at the top as MAINTAINERS-snippet.
+maintainers_entry() {
+	sed -n '/^KVM X86 VMCLOCK (KVM\/vmclock)$/,/^$/p' "$src/MAINTAINERS" | sed -e '${/^$/d}'
+}
+
 added=$(git -C "$src" diff --name-only --diff-filter=A "$BASE_TAG" HEAD | sort)
 present=$(cd "$ROOT" && { find "${dirs[@]}" -type f 2>/dev/null || true; } | sort)
 
@@ -23,6 +28,7 @@ export)
 		cp "$src/$f" "$ROOT/$f"
 	done
 	(cd "$ROOT" && find "${dirs[@]}" -type d -empty -delete 2>/dev/null) || true
+	maintainers_entry >"$ROOT/MAINTAINERS-snippet"
 	;;
 check)
 	bad=0
@@ -38,6 +44,8 @@ check)
 	for f in $present; do
 		grep -qx "$f" <<<"$added" || { echo "not created by the series: $f"; bad=1; }
 	done
+	maintainers_entry | cmp -s - "$ROOT/MAINTAINERS-snippet" ||
+		{ echo "MAINTAINERS-snippet differs from the series' MAINTAINERS entry"; bad=1; }
 	exit $bad
 	;;
 *) die "usage: newfiles.sh export|check TREE" ;;

@@ -6,9 +6,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-src=${1:-$TREE}
-obj=${2:-$OBJ}
-out=${3:-$SELFTESTS_OUT}
+src=$(realpath "${1:-$TREE}")
+obj=$(realpath -m "${2:-$OBJ}")
+out=$(realpath -m "${3:-$SELFTESTS_OUT}")
 kvm=$src/tools/testing/selftests/kvm
 
 [ -f "$obj/.config" ] || die "$obj is not configured: build the kernel first"
