@@ -24,7 +24,7 @@
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		10
+#define NR_TESTS		11
 #define NR_VCPUS		2
 
 /* The vmclock lives in a memslot of its own, so that it can be moved. */
@@ -1409,6 +1409,56 @@ static void test_stats(void)
 	ksft_test_result_pass("vmclock_updates counts real updates\n");
 }
 
+/*
+ * KVM_VCPU_TSC_SCALE reports the raw ratio behind the guest TSC. Without
+ * hardware TSC scaling (as under QEMU's SVM) it does not exist: -ENXIO.
+ */
+static void test_tsc_scale(void)
+{
+	struct kvm_vcpu_tsc_scale scale = {};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int r;
+
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+
+	if (!kvm_check_cap(KVM_CAP_TSC_CONTROL)) {
+		r = __vcpu_has_device_attr(vcpu, KVM_VCPU_TSC_CTRL,
+					   KVM_VCPU_TSC_SCALE);
+		TEST_ASSERT(r == -1 && errno == ENXIO,
+			    "KVM_HAS_DEVICE_ATTR(KVM_VCPU_TSC_SCALE) without TSC scaling: want ENXIO, got %d errno %d",
+			    r, errno);
+		r = __vcpu_device_attr_get(vcpu, KVM_VCPU_TSC_CTRL,
+					   KVM_VCPU_TSC_SCALE, &scale);
+		TEST_ASSERT(r == -1 && errno == ENXIO,
+			    "KVM_GET_DEVICE_ATTR(KVM_VCPU_TSC_SCALE) without TSC scaling: want ENXIO, got %d errno %d",
+			    r, errno);
+		r = __vcpu_device_attr_set(vcpu, KVM_VCPU_TSC_CTRL,
+					   KVM_VCPU_TSC_SCALE, &scale);
+		TEST_ASSERT(r == -1 && errno == ENXIO,
+			    "KVM_SET_DEVICE_ATTR(KVM_VCPU_TSC_SCALE) without TSC scaling: want ENXIO, got %d errno %d",
+			    r, errno);
+		kvm_vm_free(vm);
+		ksft_test_result_pass("KVM_VCPU_TSC_SCALE: -ENXIO without TSC scaling\n");
+		return;
+	}
+
+	vcpu_device_attr_get(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_SCALE, &scale);
+	TEST_ASSERT(scale.tsc_frac_bits == 32 || scale.tsc_frac_bits == 48,
+		    "KVM_VCPU_TSC_SCALE: unexpected fractional bits %llu",
+		    scale.tsc_frac_bits);
+	TEST_ASSERT(scale.tsc_ratio == 1ULL << scale.tsc_frac_bits,
+		    "KVM_VCPU_TSC_SCALE: a vCPU at the host rate has ratio %#llx, want 1 << %llu",
+		    scale.tsc_ratio, scale.tsc_frac_bits);
+	r = __vcpu_device_attr_set(vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_SCALE,
+				   &scale);
+	TEST_ASSERT(r == -1 && errno == EINVAL,
+		    "KVM_SET_DEVICE_ATTR(KVM_VCPU_TSC_SCALE) is read-only: want EINVAL, got %d errno %d",
+		    r, errno);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("KVM_VCPU_TSC_SCALE reports the default ratio, read-only\n");
+}
+
 /* The host's TSC -> CLOCK_TAI line, sampled far enough apart. */
 static void measure_host_line(void)
 {
@@ -1462,6 +1512,7 @@ int main(void)
 	test_hostile_guest();
 	test_concurrency();
 	test_stats();
+	test_tsc_scale();
 
 	ksft_finished();
 }
