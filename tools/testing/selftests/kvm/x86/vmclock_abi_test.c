@@ -84,18 +84,6 @@ static void guest_code(struct vmclock_abi *clk)
 	GUEST_DONE();
 }
 
-static const char *status_name(u64 status)
-{
-	static const char * const names[] = {
-		[VMCLOCK_READ_OK] = "OK",
-		[VMCLOCK_READ_UNRELIABLE] = "UNRELIABLE",
-		[VMCLOCK_READ_NO_TAI] = "NO_TAI",
-		[VMCLOCK_READ_TIMED_OUT] = "TIMED_OUT",
-	};
-
-	return status < ARRAY_SIZE(names) ? names[status] : "(invalid)";
-}
-
 static u64 vcpu_tsc_offset(struct kvm_vcpu *vcpu)
 {
 	u64 offset;
@@ -213,7 +201,8 @@ static void run_test_case(struct kvm_vcpu *vcpu, struct vmclock_abi *clk,
 
 	TEST_ASSERT(uc.args[0] == tc->expect,
 		    "%s: guest vmclock reader returned %s, expected %s",
-		    tc->name, status_name(uc.args[0]), status_name(tc->expect));
+		    tc->name, vmclock_read_status_name(uc.args[0]),
+		    vmclock_read_status_name(tc->expect));
 
 	TEST_ASSERT(vcpu_tsc_offset(vcpu) == tsc_offset,
 		    "%s: TSC offset changed while the guest ran, so the vmclock counter no longer matches the guest TSC",

@@ -103,15 +103,9 @@ static struct vmclock_abi host_line;
  */
 static u64 clk_tai_ns(const struct vmclock_abi *clk, u64 tsc)
 {
-	unsigned __int128 r;
 	u64 sec, nsec;
 
-	r = (unsigned __int128)(tsc - clk->counter_value) *
-	    clk->counter_period_frac_sec;
-	r >>= clk->counter_period_shift;
-	r += clk->time_frac_sec;
-	sec = clk->time_sec + (u64)(r >> 64);
-	nsec = ((unsigned __int128)(u64)r * NSEC_PER_SEC) >> 64;
+	vmclock_time_at(clk, tsc, &sec, &nsec);
 
 	if (clk->time_type == VMCLOCK_TIME_UTC)
 		sec -= (s16)clk->tai_offset_sec;
@@ -213,18 +207,6 @@ struct guest_reading {
 	u32 seq;
 };
 
-static const char *read_status_name(u64 status)
-{
-	static const char * const names[] = {
-		[VMCLOCK_READ_OK] = "OK",
-		[VMCLOCK_READ_UNRELIABLE] = "UNRELIABLE",
-		[VMCLOCK_READ_NO_TAI] = "NO_TAI",
-		[VMCLOCK_READ_TIMED_OUT] = "TIMED_OUT",
-	};
-
-	return status < ARRAY_SIZE(names) ? names[status] : "(invalid)";
-}
-
 static struct vmclock_abi *vmclock_hva(struct kvm_vm *vm)
 {
 	return addr_gpa2hva(vm, VMCLOCK_GPA);
@@ -325,8 +307,8 @@ static void assert_read_status(const char *what, struct kvm_vm *vm,
 	/* KVM_CLOCK_TSC_STABLE tells whether KVM uses its master clock. */
 	vm_ioctl(vm, KVM_GET_CLOCK, &data);
 	TEST_FAIL("%s: guest vmclock reader returned %s, expected %s (KVM_GET_CLOCK flags 0x%x)",
-		  what, read_status_name(r->status), read_status_name(expect),
-		  data.flags);
+		  what, vmclock_read_status_name(r->status),
+		  vmclock_read_status_name(expect), data.flags);
 }
 
 static u64 tsc_offset(struct kvm_vcpu *vcpu)
@@ -690,10 +672,10 @@ static void test_header(void)
 /* 2: exact time with a large TSC offset, every field relayed. */
 static void test_accuracy(void)
 {
+	unsigned __int128 hz;
 	struct kvm_vcpu *vcpus[NR_VCPUS];
 	struct vmclock_abi host;
 	struct kvm_vmclock cfg;
-	unsigned __int128 hz;
 	struct kvm_vm *vm;
 	u64 measured_hz, khz;
 	s64 ppm;

@@ -44,8 +44,11 @@ struct vmclock_sample {
 };
 
 /* Guest side. @t is only written when VMCLOCK_READ_OK is returned. */
+void vmclock_time_at(const struct vmclock_abi *clk, u64 tsc, u64 *sec,
+		     u64 *nsec);
 enum vmclock_read_status vmclock_read_tai(struct vmclock_abi *clk,
 					  struct vmclock_time *t);
+const char *vmclock_read_status_name(enum vmclock_read_status status);
 
 /* Host side. */
 u64 vmclock_host_tai_ns(void);

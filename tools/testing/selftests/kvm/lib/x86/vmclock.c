@@ -41,6 +41,28 @@ static bool vmclock_tai_adjust(const struct vmclock_abi *clk, u64 *sec)
 }
 
 /*
+ * The time (as the structure's time_type) at counter value @tsc, with the
+ * arithmetic of vmclock_get_crosststamp() in ptp_vmclock.c.
+ */
+void vmclock_time_at(const struct vmclock_abi *clk, u64 tsc, u64 *sec,
+		     u64 *nsec)
+{
+	unsigned __int128 r;
+
+	/*
+	 * counter_period_frac_sec is in units of 2^-(64 + shift) s, so the
+	 * shifted product is in units of 2^-64 s, the same as time_frac_sec;
+	 * carries out of the low 64 bits are seconds.
+	 */
+	r = (unsigned __int128)(tsc - clk->counter_value) *
+	    clk->counter_period_frac_sec;
+	r >>= clk->counter_period_shift;
+	r += clk->time_frac_sec;
+	*sec = clk->time_sec + (u64)(r >> 64);
+	*nsec = ((unsigned __int128)(u64)r * NSEC_PER_SEC) >> 64;
+}
+
+/*
  * Read the vmclock the way vmclock_get_crosststamp() in ptp_vmclock.c does,
  * so that the test checks what a real guest would compute. x86 is
  * little-endian, so the __le fields are used directly.
@@ -48,7 +70,6 @@ static bool vmclock_tai_adjust(const struct vmclock_abi *clk, u64 *sec)
 enum vmclock_read_status vmclock_read_tai(struct vmclock_abi *clk,
 					  struct vmclock_time *t)
 {
-	unsigned __int128 r;
 	u64 tsc, sec, nsec;
 	u32 seq;
 	int i;
@@ -65,17 +86,7 @@ enum vmclock_read_status vmclock_read_tai(struct vmclock_abi *clk,
 
 		tsc = rdtsc();
 
-		/*
-		 * counter_period_frac_sec is in units of 2^-(64 + shift) s,
-		 * so the shifted product is in units of 2^-64 s, the same as
-		 * time_frac_sec; carries out of the low 64 bits are seconds.
-		 */
-		r = (unsigned __int128)(tsc - clk->counter_value) *
-		    clk->counter_period_frac_sec;
-		r >>= clk->counter_period_shift;
-		r += clk->time_frac_sec;
-		sec = clk->time_sec + (u64)(r >> 64);
-		nsec = ((unsigned __int128)(u64)r * NSEC_PER_SEC) >> 64;
+		vmclock_time_at(clk, tsc, &sec, &nsec);
 
 		if (!vmclock_tai_adjust(clk, &sec))
 			return VMCLOCK_READ_NO_TAI;
@@ -92,6 +103,18 @@ enum vmclock_read_status vmclock_read_tai(struct vmclock_abi *clk,
 	}
 
 	return VMCLOCK_READ_TIMED_OUT;
+}
+
+const char *vmclock_read_status_name(enum vmclock_read_status status)
+{
+	static const char * const names[] = {
+		[VMCLOCK_READ_OK] = "OK",
+		[VMCLOCK_READ_UNRELIABLE] = "UNRELIABLE",
+		[VMCLOCK_READ_NO_TAI] = "NO_TAI",
+		[VMCLOCK_READ_TIMED_OUT] = "TIMED_OUT",
+	};
+
+	return status < ARRAY_SIZE(names) ? names[status] : "(invalid)";
 }
 
 u64 vmclock_host_tai_ns(void)
