@@ -7,13 +7,14 @@ SHARED_DEB := $(abspath ../shared/base/linux-source-7.2_7.2.13-1_all.deb)
 LINUX_SOURCE ?= $(if $(wildcard $(SHARED_DEB)),$(SHARED_DEB))
 export LINUX_SOURCE
 
-.PHONY: all deps base tree export kernel selftests test demo check-series clean help
+.PHONY: all deps base tree export kernel selftests test demo bench check-series clean help
 
 all: help
 
 help:
 	@echo "make test       everything a reviewer wants proven (ends with 'N passed, N failed')"
 	@echo "make demo       boot the patched kernel and run a VM with a vmclock inside"
+	@echo "make bench      auto-mode benchmark in the emulated host (BENCH_SECONDS=600)"
 	@echo "make tree       build/linux: the base, tagged 'base', with patches/ applied (git am)"
 	@echo "make export     build/linux commits -> patches/, series and the new-file tree"
 	@echo "make kernel     the test kernel (tinyconfig + scripts/test-kernel.config), ccache"
@@ -46,6 +47,9 @@ test:
 
 demo:
 	@scripts/demo.sh
+
+bench:
+	@scripts/bench.sh
 
 clean:
 	@if [ -d build/linux ] && git -C build/linux rev-parse -q --verify base >/dev/null && \

@@ -39,7 +39,10 @@ while read -r name timeout group _; do
 	echo "$name $timeout $group" >>"$root/tests/list"
 done < <(grep -v -e '^#' -e '^[[:space:]]*$' "$ROOT/scripts/selftests.list")
 [ -s "$root/tests/list" ] || die "no selftests found in $out"
-[ -x "$out/demo" ] && cp "$out/demo" "$root/tests/demo"
+# The scripts of make demo / make bench, when they are being run.
+for mode in demo bench; do
+	if [ -x "$out/$mode" ]; then cp "$out/$mode" "$root/tests/$mode"; fi
+done
 
 # The selftests are dynamically linked: copy the loader and libraries,
 # and libgcc_s explicitly (glibc loads it to unwind cancelled threads).

@@ -4,7 +4,8 @@
  * in guest memory consistent with the guest's TSC.
  *
  * The VMM supplies the clock in the host TSC domain with
- * KVM_SET_VMCLOCK_HOST.  KVM converts it to the guest TSC domain with the
+ * KVM_SET_VMCLOCK_HOST (userspace mode), or KVM derives it from host
+ * timekeeping (auto mode).  KVM converts it to the guest TSC domain with the
  * VM's TSC offset and scaling ratio and republishes it whenever either
  * changes, so that the structure is right the moment a vCPU runs, e.g. right
  * after live migration, without the VMM racing with vCPUs.
@@ -15,9 +16,15 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/irq_work.h>
 #include <linux/kvm_host.h>
 #include <linux/math64.h>
+#include <linux/overflow.h>
+#include <linux/seqlock.h>
+#include <linux/timekeeper_internal.h>
+#include <linux/timex.h>
 #include <linux/uaccess.h>
+#include <linux/workqueue.h>
 #include <asm/tsc.h>
 
 #include "x86.h"
@@ -243,6 +250,576 @@ static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
 	return found;
 }
 
+/*
+ * KVM_VMCLOCK_F_AUTO: a vmclock derived from host timekeeping.
+ *
+ * The pvclock_gtod notifier runs on every timekeeping update, i.e. every
+ * tick, with the timekeeper lock held.  The timekeeper's mult is dithered
+ * almost every tick to steer the clock onto the line that NTP asks for,
+ * so it is not looked at; the line itself only changes when NTP changes the
+ * tick length, the clocksource changes or the clock is set.  The notifier
+ * compares a snapshot of what defines the line and the NTP state with the
+ * one the last line was computed from, and only if something changed
+ * computes a new host line (host TSC domain, TAI) and kicks the VMs with an
+ * AUTO vmclock through irq_work and a workqueue.  Each VM converts the host
+ * line to its guest TSC domain like it does in userspace mode.
+ */
+
+/* One nanosecond in units of 2^-64 s, rounded up. */
+#define VMCLOCK_NSEC_FRAC	(div64_u64(U64_MAX, NSEC_PER_SEC) + 1)
+
+/*
+ * Rounding of the anchor point and of the period, and the re-anchoring of
+ * a line that is behind its predecessor by at most this much (see
+ * kvm_vmclock_reanchor()), in nanoseconds.
+ */
+#define VMCLOCK_AUTO_ERROR_NS	2
+
+/*
+ * Largest step back of a new line that kvm_vmclock_auto_keep_monotonic()
+ * absorbs: a rate change of 10% (adjtimex() ADJ_TICK) over a tick at HZ=100.
+ */
+#define VMCLOCK_AUTO_MAX_CATCHUP_NS	(NSEC_PER_SEC / 100 / 10)
+
+/* What a host clock line is computed from. */
+struct kvm_vmclock_tk {
+	bool tsc;
+	bool was_set;
+	u8 cs_was_changed_seq;
+	u32 ntp_error_shift;
+	u64 cycle_last;
+	u64 xtime_sec;
+	u64 xtime_nsec;
+	s64 ntp_error;
+	u64 ntp_tick;
+	u64 cycle_interval;
+	s64 xtime_remainder;
+	s32 tai_offset;
+	struct ntp_sync_state ntp;
+};
+
+/* The host clock line that the VMs publish, in the host TSC domain. */
+struct kvm_vmclock_line {
+	/* TAI; UTC if @tai_offset is 0, i.e. not known. */
+	struct vmclock_abi clk;
+	/* TAI - UTC in seconds (tk->tai_offset), 0 if not known. */
+	s32 tai_offset;
+	/* Incremented for each new line; 0 until there is one. */
+	u64 gen;
+	/* Number of lines that went back in time in TAI, in UTC. */
+	u64 tai_steps;
+	u64 utc_steps;
+};
+
+static struct {
+	seqcount_t seq;
+	struct kvm_vmclock_line line;
+	/* Only used by the notifier, serialized by the timekeeper lock. */
+	struct kvm_vmclock_tk tk;
+} kvm_vmclock_host = {
+	.seq = SEQCNT_ZERO(kvm_vmclock_host.seq),
+};
+
+/* VMs with an AUTO vmclock. */
+static atomic_t kvm_vmclock_auto_vms = ATOMIC_INIT(0);
+
+/*
+ * The maximum error, minus what the kernel adds by itself once a second
+ * (MAXFREQ, see second_overflow()), so that only changes made by the NTP
+ * daemon show.
+ */
+static s64 kvm_vmclock_maxerror_base(const struct kvm_vmclock_tk *tk)
+{
+	return tk->ntp.maxerror_us -
+	       (s64)tk->xtime_sec * (MAXFREQ / NSEC_PER_USEC);
+}
+
+/*
+ * Whether the error bounds moved enough to publish them again.  The
+ * maximum error must never be published too small, so any increase beyond
+ * the kernel's own growth, which the published period maximum error rate
+ * accounts for, counts.  Otherwise a change by more than an eighth: NTP
+ * error estimates have no more precision than that (they come from
+ * dispersion estimates that vary by tens of percent from poll to poll), and
+ * a bound that is a little too large is still a bound.
+ */
+static bool kvm_vmclock_errors_moved(const struct kvm_vmclock_tk *old,
+				     const struct kvm_vmclock_tk *new)
+{
+	s64 base_old = kvm_vmclock_maxerror_base(old);
+	s64 base_new = kvm_vmclock_maxerror_base(new);
+	long est_old = old->ntp.esterror_us, est_new = new->ntp.esterror_us;
+
+	if (base_new > base_old ||
+	    base_old - base_new > new->ntp.maxerror_us / 8)
+		return true;
+
+	return abs(est_new - est_old) > est_old / 8;
+}
+
+/*
+ * Whether @new defines another line or state than @old.  mult, which
+ * timekeeping_adjust() dithers, and the accumulated time are not compared:
+ * they follow the line that the NTP tick length defines.
+ */
+static bool kvm_vmclock_tk_changed(const struct kvm_vmclock_tk *old,
+				   const struct kvm_vmclock_tk *new)
+{
+	if (new->was_set || old->tsc != new->tsc ||
+	    old->cs_was_changed_seq != new->cs_was_changed_seq ||
+	    old->ntp_tick != new->ntp_tick ||
+	    old->cycle_interval != new->cycle_interval ||
+	    old->xtime_remainder != new->xtime_remainder ||
+	    old->ntp_error_shift != new->ntp_error_shift ||
+	    old->tai_offset != new->tai_offset)
+		return true;
+
+	/* Nothing else is published while the clocksource is unusable. */
+	if (!new->tsc)
+		return false;
+
+	if ((old->ntp.status ^ new->ntp.status) &
+	    (STA_UNSYNC | STA_INS | STA_DEL) ||
+	    old->ntp.leap_state != new->ntp.leap_state)
+		return true;
+
+	/* Error bounds are only published while synchronized. */
+	if (new->ntp.status & STA_UNSYNC)
+		return false;
+
+	return kvm_vmclock_errors_moved(old, new);
+}
+
+/* The vmclock leap indicator for the NTP leap second state. */
+static u8 kvm_vmclock_leap_indicator(int leap_state, int status)
+{
+	switch (leap_state) {
+	case TIME_INS:
+		return VMCLOCK_LEAP_PRE_POS;
+	case TIME_DEL:
+		return VMCLOCK_LEAP_PRE_NEG;
+	case TIME_OOP:
+		return VMCLOCK_LEAP_POS;
+	case TIME_WAIT:
+		/* NTP daemons clear STA_INS/DEL some time after the leap. */
+		if (status & STA_INS)
+			return VMCLOCK_LEAP_POST_POS;
+		if (status & STA_DEL)
+			return VMCLOCK_LEAP_POST_NEG;
+		return VMCLOCK_LEAP_NONE;
+	default:
+		/* Armed, but second_overflow() did not see it yet. */
+		if (status & STA_INS)
+			return VMCLOCK_LEAP_PRE_POS;
+		if (status & STA_DEL)
+			return VMCLOCK_LEAP_PRE_NEG;
+		return VMCLOCK_LEAP_NONE;
+	}
+}
+
+/*
+ * The period of the NTP-adjusted clock, in units of 2^-(64 + *@shift) s
+ * with *@shift as large as possible.  Each interval of @cycle_interval
+ * cycles is worth @ntp_tick - (@xtime_remainder << @ntp_error_shift)
+ * nanoseconds << NTP_SCALE_SHIFT: that is the ideal line which
+ * timekeeping_adjust() steers mult to, and which tk->ntp_error measures the
+ * distance to.  The xtime_remainder term, the rounding of cycle_interval
+ * to whole cycles, matters: it is up to 1 / (2 * cycle_interval), e.g.
+ * 170 ppb for a 3 GHz TSC with HZ=1000.  Returns 0 or -ERANGE.
+ */
+static int kvm_vmclock_tk_period(u64 ntp_tick, s64 xtime_remainder,
+				 u32 ntp_error_shift, u64 cycle_interval,
+				 u64 *period, u8 *shift)
+{
+	u64 num = ntp_tick - ((u64)xtime_remainder << ntp_error_shift);
+	u64 den;
+	int t;
+
+	if (!cycle_interval || !num || (s64)num < 0 ||
+	    check_mul_overflow(cycle_interval, (u64)NSEC_PER_SEC, &den))
+		return -ERANGE;
+
+	/* num / (den << NTP_SCALE_SHIFT) s per cycle. */
+	t = min(vmclock_max_shift(num, den) - NTP_SCALE_SHIFT, 63);
+	if (t < 0)
+		return -ERANGE;
+
+	*shift = t;
+	*period = vmclock_scale(num, den, t + NTP_SCALE_SHIFT);
+	return 0;
+}
+
+/*
+ * The time at tk->cycle_last on the ideal NTP line, in units of 2^-64 s:
+ * the timekeeper's own time there, plus ntp_error, the distance to the
+ * ideal line that the mult dithering works off.  TAI if @tai.
+ */
+static u128 kvm_vmclock_tk_time(const struct kvm_vmclock_tk *tk, bool tai)
+{
+	const s64 ns32_per_sec = (s64)NSEC_PER_SEC << NTP_SCALE_SHIFT;
+	/* xtime_nsec is below NSEC_PER_SEC << shift, and ntp_error small. */
+	s64 ns32 = (s64)(tk->xtime_nsec << tk->ntp_error_shift) + tk->ntp_error;
+	u64 sec = tk->xtime_sec + (tai ? tk->tai_offset : 0);
+
+	while (ns32 < 0) {
+		ns32 += ns32_per_sec;
+		sec--;
+	}
+	sec += div64_u64(ns32, ns32_per_sec);
+	ns32 %= ns32_per_sec;
+
+	return (u128)sec << 64 |
+	       vmclock_div128((u128)ns32 << (64 - NTP_SCALE_SHIFT), NSEC_PER_SEC);
+}
+
+static u128 kvm_vmclock_time(const struct vmclock_abi *clk)
+{
+	return (u128)le64_to_cpu(clk->time_sec) << 64 |
+	       le64_to_cpu(clk->time_frac_sec);
+}
+
+static void kvm_vmclock_set_time(struct vmclock_abi *clk, u128 time)
+{
+	clk->time_sec = cpu_to_le64(time >> 64);
+	clk->time_frac_sec = cpu_to_le64((u64)time);
+}
+
+/* The time that @clk gives at host counter value @counter. */
+static u128 kvm_vmclock_time_at(const struct vmclock_abi *clk, u64 counter)
+{
+	u64 c0 = le64_to_cpu(clk->counter_value);
+	u64 period = le64_to_cpu(clk->counter_period_frac_sec);
+	u128 t0 = kvm_vmclock_time(clk), d;
+
+	if (counter >= c0)
+		return t0 + (((u128)(counter - c0) * period) >>
+			     clk->counter_period_shift);
+
+	d = ((u128)(c0 - counter) * period) >> clk->counter_period_shift;
+	return d > t0 ? 0 : t0 - d;
+}
+
+/*
+ * Keep TIME_MONOTONIC true when the line changes.  At the new line's
+ * reference point the old line gives @old's time: if the new line starts
+ * there or later, time does not go back.  The new reference point is on
+ * the ideal NTP line, which is continuous across rate changes, and so is
+ * the old line up to the rounding of the period and of the anchor (a few
+ * units of 2^-64 s, plus 2^-63 relative; the period is rounded down so the
+ * old line tends to fall behind, not ahead).  A new line that starts
+ * behind by at most one nanosecond is moved up to the old line's time,
+ * so that rounding never makes time go back; the line is then ahead of the
+ * host clock by that much, until the next change re-anchors it.  Anything
+ * further behind is the host clock going back (clock_settime(),
+ * adjtimex(ADJ_SETOFFSET)): that is published as it is, and reported in
+ * *@tai_back.  In UTC, a leap second insertion (@leap_insert) goes back
+ * one second on purpose, which the vmclock ABI allows for TIME_MONOTONIC;
+ * other steps back in UTC are reported in *@utc_back.
+ */
+static void kvm_vmclock_reanchor(const struct vmclock_abi *old, s32 old_tai,
+				 struct vmclock_abi *new, s32 new_tai,
+				 bool leap_insert, bool *tai_back,
+				 bool *utc_back)
+{
+	u128 t_old = kvm_vmclock_time_at(old, le64_to_cpu(new->counter_value));
+	u128 t_new = kvm_vmclock_time(new);
+	u128 slack = VMCLOCK_NSEC_FRAC;
+
+	*tai_back = false;
+	if (t_new < t_old) {
+		if (t_old - t_new <= slack)
+			t_new = t_old;
+		else
+			*tai_back = true;
+		kvm_vmclock_set_time(new, t_new);
+	}
+
+	/* UTC = TAI - tai_offset, with tai_offset >= 0 (adjtimex() ensures). */
+	t_old -= (u128)old_tai << 64;
+	t_new -= (u128)new_tai << 64;
+	*utc_back = !leap_insert && t_new + slack < t_old;
+}
+
+/* The host clock line for @tk, in the host TSC domain, in TAI. */
+static void kvm_vmclock_tk_line(const struct kvm_vmclock_tk *tk,
+				struct vmclock_abi *clk)
+{
+	u64 period, esterror, maxerror;
+	u8 shift;
+
+	memset(clk, 0, sizeof(*clk));
+	clk->magic = cpu_to_le32(VMCLOCK_MAGIC);
+	clk->version = cpu_to_le16(1);
+	clk->counter_id = VMCLOCK_COUNTER_X86_TSC;
+	clk->time_type = VMCLOCK_TIME_TAI;
+
+	if (!tk->tsc || kvm_vmclock_tk_period(tk->ntp_tick, tk->xtime_remainder,
+					      tk->ntp_error_shift,
+					      tk->cycle_interval, &period,
+					      &shift)) {
+		clk->clock_status = VMCLOCK_STATUS_UNRELIABLE;
+		return;
+	}
+
+	clk->counter_value = cpu_to_le64(tk->cycle_last);
+	clk->counter_period_shift = shift;
+	clk->counter_period_frac_sec = cpu_to_le64(period);
+	kvm_vmclock_set_time(clk, kvm_vmclock_tk_time(tk, true));
+	clk->leap_indicator = kvm_vmclock_leap_indicator(tk->ntp.leap_state,
+							 tk->ntp.status);
+	/* The guest driver's sign: UTC - TAI. */
+	clk->tai_offset_sec = cpu_to_le16((u16)(s16)-tk->tai_offset);
+	clk->flags = cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC |
+				 (tk->tai_offset ? VMCLOCK_FLAG_TAI_OFFSET_VALID : 0));
+
+	if (tk->ntp.status & STA_UNSYNC) {
+		clk->clock_status = VMCLOCK_STATUS_FREERUNNING;
+		return;
+	}
+
+	clk->clock_status = VMCLOCK_STATUS_SYNCHRONIZED;
+	/*
+	 * The kernel adds MAXFREQ to the maximum error once a second, i.e. it
+	 * assumes a frequency error of up to MAXFREQ (500 ppm): publish that
+	 * as the period's maximum error, and the next second's increment
+	 * with the maximum error, so that the guest's bound never falls
+	 * below the host's.
+	 */
+	esterror = max(tk->ntp.esterror_us, 0L);
+	maxerror = max(tk->ntp.maxerror_us, 0L) + MAXFREQ / NSEC_PER_USEC;
+	clk->time_esterror_nanosec = cpu_to_le64(esterror * NSEC_PER_USEC);
+	clk->time_maxerror_nanosec = cpu_to_le64(maxerror * NSEC_PER_USEC);
+	clk->counter_period_maxerror_rate_frac_sec =
+		cpu_to_le64(div_u64(period, NSEC_PER_SEC / MAXFREQ) + 1);
+	clk->flags |= cpu_to_le64(VMCLOCK_FLAG_TIME_ESTERROR_VALID |
+				  VMCLOCK_FLAG_TIME_MAXERROR_VALID |
+				  VMCLOCK_FLAG_PERIOD_MAXERROR_VALID);
+}
+
+static void kvm_vmclock_auto_work_fn(struct work_struct *work)
+{
+	struct kvm *kvm;
+
+	mutex_lock(&kvm_lock);
+	list_for_each_entry(kvm, &vm_list, vm_list) {
+		if (READ_ONCE(kvm->arch.vmclock.mode) & KVM_VMCLOCK_F_AUTO)
+			kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+	}
+	mutex_unlock(&kvm_lock);
+}
+
+static DECLARE_WORK(kvm_vmclock_auto_work, kvm_vmclock_auto_work_fn);
+
+/* queue_work() cannot be called with the timekeeper lock held. */
+static void kvm_vmclock_auto_irq_work_fn(struct irq_work *w)
+{
+	queue_work(system_long_wq, &kvm_vmclock_auto_work);
+}
+
+static DEFINE_IRQ_WORK(kvm_vmclock_auto_irq_work, kvm_vmclock_auto_irq_work_fn);
+
+/*
+ * Called from the pvclock_gtod notifier, on every timekeeping update, with
+ * the timekeeper lock held and tk_core.seq write-held.  @was_set is true if
+ * the clock was set (stepped, TAI offset changed or leap second applied).
+ */
+void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
+{
+	struct kvm_vmclock_tk *old = &kvm_vmclock_host.tk;
+	struct kvm_vmclock_line *line = &kvm_vmclock_host.line;
+	struct vmclock_abi clk;
+	bool tai_back, utc_back;
+	struct kvm_vmclock_tk new = {
+		.tsc			= tk->tkr_mono.clock->vdso_clock_mode ==
+					  VDSO_CLOCKMODE_TSC,
+		.was_set		= was_set,
+		.cs_was_changed_seq	= tk->cs_was_changed_seq,
+		.ntp_error_shift	= tk->ntp_error_shift,
+		.cycle_last		= tk->tkr_mono.cycle_last,
+		.xtime_sec		= tk->xtime_sec,
+		.xtime_nsec		= tk->tkr_mono.xtime_nsec,
+		.ntp_error		= tk->ntp_error,
+		.ntp_tick		= tk->ntp_tick,
+		.cycle_interval		= tk->cycle_interval,
+		.xtime_remainder	= tk->xtime_remainder,
+		.tai_offset		= tk->tai_offset,
+	};
+
+	ntp_get_sync_state(tk, &new.ntp);
+
+	if (line->gen && !kvm_vmclock_tk_changed(old, &new))
+		return;
+
+	kvm_vmclock_tk_line(&new, &clk);
+
+	write_seqcount_begin(&kvm_vmclock_host.seq);
+	if (clk.clock_status == VMCLOCK_STATUS_UNRELIABLE) {
+		/* Nothing to keep monotonic with. */
+	} else if (!line->gen ||
+		   line->clk.clock_status == VMCLOCK_STATUS_UNRELIABLE) {
+		/* The guests may have seen anything before: claim nothing. */
+		line->tai_steps++;
+		line->utc_steps++;
+	} else {
+		kvm_vmclock_reanchor(&line->clk, line->tai_offset, &clk,
+				     new.tai_offset,
+				     old->ntp.leap_state == TIME_INS &&
+				     new.ntp.leap_state == TIME_OOP,
+				     &tai_back, &utc_back);
+		line->tai_steps += tai_back;
+		line->utc_steps += utc_back;
+	}
+	line->clk = clk;
+	line->tai_offset = new.tai_offset;
+	line->gen++;
+	write_seqcount_end(&kvm_vmclock_host.seq);
+
+	*old = new;
+
+	if (atomic_read(&kvm_vmclock_auto_vms))
+		irq_work_queue(&kvm_vmclock_auto_irq_work);
+}
+
+/*
+ * Called before each guest entry of a VM with an AUTO vmclock.  The notifier
+ * reaches the VMs through irq_work and a workqueue, which takes a while, and
+ * a vCPU must not enter the guest with a line older than the host's, e.g.
+ * one that is no longer reliable because the host clocksource just stopped
+ * being the TSC.  A vCPU that is in the guest when the host line changes is
+ * kicked out by the workqueue.
+ */
+void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu)
+{
+	if (READ_ONCE(vcpu->kvm->arch.vmclock.auto_seen_gen) !=
+	    READ_ONCE(kvm_vmclock_host.line.gen))
+		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+}
+
+void kvm_vmclock_exit(void)
+{
+	irq_work_sync(&kvm_vmclock_auto_irq_work);
+	cancel_work_sync(&kvm_vmclock_auto_work);
+}
+
+/* Add the conversion error to @guest's estimated and maximum errors. */
+static void kvm_vmclock_auto_errors(struct vmclock_abi *guest)
+{
+	u64 period = le64_to_cpu(guest->counter_period_frac_sec);
+	u64 err;
+
+	/* One guest TSC tick, as counter_value is rounded down to one. */
+	err = (((u128)period * NSEC_PER_SEC) >>
+	       (64 + guest->counter_period_shift)) + 1 + VMCLOCK_AUTO_ERROR_NS;
+
+	le64_add_cpu(&guest->time_esterror_nanosec, err);
+	le64_add_cpu(&guest->time_maxerror_nanosec, err);
+}
+
+/* What an AUTO vmclock update is derived from, see kvm_vmclock_state. */
+struct kvm_vmclock_auto_rec {
+	bool valid;
+	bool monotonic;
+	u64 gen;
+	u64 steps;
+};
+
+/* The guest's view of the host clock line in auto mode. */
+static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
+				  struct vmclock_abi *clk,
+				  struct kvm_vmclock_auto_rec *rec)
+{
+	bool utc = vc->mode & KVM_VMCLOCK_F_UTC;
+	struct vmclock_abi host;
+	u64 gen, steps, offset, ratio;
+	bool monotonic;
+	unsigned int seq;
+	s32 tai;
+
+	do {
+		seq = read_seqcount_begin(&kvm_vmclock_host.seq);
+		host = kvm_vmclock_host.line.clk;
+		tai = kvm_vmclock_host.line.tai_offset;
+		gen = kvm_vmclock_host.line.gen;
+		steps = utc ? kvm_vmclock_host.line.utc_steps :
+			      kvm_vmclock_host.line.tai_steps;
+	} while (read_seqcount_retry(&kvm_vmclock_host.seq, seq));
+
+	rec->gen = gen;
+	if (utc) {
+		host.time_type = VMCLOCK_TIME_UTC;
+		le64_add_cpu(&host.time_sec, -(s64)tai);
+	} else if (!tai) {
+		/* Without the TAI offset, the host does not know TAI. */
+		return false;
+	}
+
+	if (!gen || host.clock_status == VMCLOCK_STATUS_UNRELIABLE ||
+	    !kvm_vmclock_guest_tsc(kvm, &offset, &ratio) ||
+	    kvm_vmclock_convert(&host, offset, ratio,
+				kvm_caps.tsc_scaling_ratio_frac_bits, clk))
+		return false;
+
+	if (le64_to_cpu(clk->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID)
+		kvm_vmclock_auto_errors(clk);
+
+	/* Decide once per line, so that all vCPUs compute the same view. */
+	if (vc->auto_written && vc->auto_gen == gen)
+		monotonic = vc->auto_monotonic;
+	else
+		monotonic = !vc->auto_written || vc->auto_steps == steps;
+	if (!monotonic)
+		clk->flags &= ~cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC);
+
+	rec->valid = true;
+	rec->monotonic = monotonic;
+	rec->steps = steps;
+	return true;
+}
+
+/*
+ * In auto mode, a new line must not give a time behind what the guest may
+ * have read from the old one, which it may have done until now.  Rate
+ * changes start at the host's last tick (the NTP line is continuous there),
+ * so a slower rate is behind the old line by the rate change times the time
+ * since that tick, a few hundred nanoseconds for a 100 ppm step: start the
+ * new line at the old line's time now instead, as the timekeeper itself
+ * does for the host clock, and add the difference to the error bounds.
+ */
+static void kvm_vmclock_auto_keep_monotonic(struct kvm_vcpu *vcpu,
+					    const struct vmclock_abi *old,
+					    struct vmclock_abi *new)
+{
+	u64 now = kvm_read_l1_tsc(vcpu, rdtsc());
+	u128 t_old, t_new;
+	u64 ns;
+
+	if (old->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
+	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
+	    old->time_type != new->time_type)
+		return;
+
+	t_old = kvm_vmclock_time_at(old, now);
+	t_new = kvm_vmclock_time_at(new, now);
+	if (t_new >= t_old)
+		return;
+
+	/*
+	 * More than a rate change can explain (e.g. the guest TSC was moved):
+	 * the old line says nothing about the new one.
+	 */
+	ns = ((t_old - t_new) * NSEC_PER_SEC) >> 64;
+	if (ns > VMCLOCK_AUTO_MAX_CATCHUP_NS)
+		return;
+
+	new->counter_value = cpu_to_le64(now);
+	kvm_vmclock_set_time(new, t_old);
+
+	if (le64_to_cpu(new->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID) {
+		le64_add_cpu(&new->time_esterror_nanosec, ns + 1);
+		le64_add_cpu(&new->time_maxerror_nanosec, ns + 1);
+	}
+}
+
 /* What the guest sees while KVM cannot give it a usable clock. */
 static void kvm_vmclock_unreliable(struct kvm_vmclock_state *vc,
 				   struct vmclock_abi *clk)
@@ -252,6 +829,12 @@ static void kvm_vmclock_unreliable(struct kvm_vmclock_state *vc,
 	clk->version = cpu_to_le16(1);
 	clk->counter_id = VMCLOCK_COUNTER_X86_TSC;
 	clk->clock_status = VMCLOCK_STATUS_UNRELIABLE;
+
+	if (vc->mode & KVM_VMCLOCK_F_AUTO) {
+		clk->time_type = vc->mode & KVM_VMCLOCK_F_UTC ?
+				 VMCLOCK_TIME_UTC : VMCLOCK_TIME_TAI;
+		return;
+	}
 
 	if (!vc->host_valid)
 		return;
@@ -266,14 +849,20 @@ static void kvm_vmclock_unreliable(struct kvm_vmclock_state *vc,
 
 static void kvm_vmclock_guest_view(struct kvm *kvm,
 				   struct kvm_vmclock_state *vc,
-				   struct vmclock_abi *clk)
+				   struct vmclock_abi *clk,
+				   struct kvm_vmclock_auto_rec *rec)
 {
 	u64 offset, ratio;
 
-	if (!vc->host_valid || !kvm_vmclock_guest_tsc(kvm, &offset, &ratio) ||
-	    kvm_vmclock_convert(&vc->host, offset, ratio,
-				kvm_caps.tsc_scaling_ratio_frac_bits, clk))
+	if (vc->mode & KVM_VMCLOCK_F_AUTO) {
+		if (!kvm_vmclock_auto_view(kvm, vc, clk, rec))
+			kvm_vmclock_unreliable(vc, clk);
+	} else if (!vc->host_valid ||
+		   !kvm_vmclock_guest_tsc(kvm, &offset, &ratio) ||
+		   kvm_vmclock_convert(&vc->host, offset, ratio,
+				       kvm_caps.tsc_scaling_ratio_frac_bits, clk)) {
 		kvm_vmclock_unreliable(vc, clk);
+	}
 
 	clk->size = cpu_to_le32(vc->size);
 }
@@ -357,7 +946,7 @@ static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
 	__le32 raw;
 	u32 odd;
 	u64 old;
-	int r, w;
+	int r;
 
 	/* Also revalidates the cache, before the hva is used directly. */
 	r = kvm_read_guest_offset_cached(kvm, ghc, &raw, VMCLOCK_SEQ_OFFSET,
@@ -375,15 +964,20 @@ static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
 
 	/* Pairs with the reader's rmb() after reading seq_count. */
 	smp_wmb();
-	w = kvm_vmclock_write_fields(kvm, ghc, clk);
+	r = kvm_vmclock_write_fields(kvm, ghc, clk);
+	/*
+	 * If not all fields were written, leave seq_count odd: the guest
+	 * would rather time out than read a mix of old and new fields, and
+	 * the next update takes over from the odd value.
+	 */
+	if (r)
+		return r;
 	/* Pairs with the reader's rmb() before re-reading seq_count. */
 	smp_wmb();
 
-	/* Make seq_count even again even if the write failed. */
 	old = odd;
-	r = kvm_cmpxchg_guest_offset_cached(kvm, ghc, VMCLOCK_SEQ_OFFSET, &old,
-					    (u32)(odd + 1), sizeof(u32));
-	return r ? r : w;
+	return kvm_cmpxchg_guest_offset_cached(kvm, ghc, VMCLOCK_SEQ_OFFSET, &old,
+					       (u32)(odd + 1), sizeof(u32));
 }
 
 /*
@@ -412,20 +1006,27 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 {
 	struct kvm *kvm = vcpu->kvm;
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
-	struct vmclock_abi clk;
+	struct kvm_vmclock_auto_rec rec = {};
+	struct vmclock_abi clk, view;
 	u64 gen;
 
 	mutex_lock(&vc->lock);
 	if (!vc->mode)
 		goto out;
 
-	kvm_vmclock_guest_view(kvm, vc, &clk);
+	kvm_vmclock_guest_view(kvm, vc, &clk, &rec);
+	/* Even if the write below fails: see kvm_vmclock_auto_check(). */
+	WRITE_ONCE(vc->auto_seen_gen, rec.gen);
 
 	/* A memslot update may have put different memory behind the gpa. */
 	gen = kvm_memslots(kvm)->generation;
 	if (vc->written_valid && vc->written_gen == gen &&
-	    !memcmp(&clk, &vc->written, sizeof(clk)))
-		goto out;
+	    !memcmp(&clk, &vc->view, sizeof(clk)))
+		goto written;
+
+	view = clk;
+	if (rec.valid && rec.monotonic && vc->written_valid)
+		kvm_vmclock_auto_keep_monotonic(vcpu, &vc->written, &clk);
 
 	/*
 	 * On failure (memslot gone, page not writable, a VMM that keeps
@@ -437,10 +1038,18 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 		goto out;
 
 	vc->written = clk;
+	vc->view = view;
 	vc->written_gen = gen;
 	vc->written_valid = true;
 	vc->clear_tail = false;
 	kvm->stat.vmclock_updates++;
+written:
+	if (rec.valid) {
+		vc->auto_written = true;
+		vc->auto_monotonic = rec.monotonic;
+		vc->auto_gen = rec.gen;
+		vc->auto_steps = rec.steps;
+	}
 out:
 	mutex_unlock(&vc->lock);
 }
@@ -464,8 +1073,10 @@ static int kvm_vmclock_check_config(const struct kvm_vmclock *cfg)
 	if (cfg->gpa == KVM_VMCLOCK_GPA_DISABLED)
 		return cfg->size || cfg->flags ? -EINVAL : 0;
 
-	/* Exactly one mode. */
-	if (cfg->flags != KVM_VMCLOCK_F_USERSPACE)
+	/* Exactly one mode; UTC instead of TAI only in auto mode. */
+	if (cfg->flags != KVM_VMCLOCK_F_USERSPACE &&
+	    cfg->flags != KVM_VMCLOCK_F_AUTO &&
+	    cfg->flags != (KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC))
 		return -EINVAL;
 
 	if (!IS_ALIGNED(cfg->gpa, 8) || cfg->size < sizeof(struct vmclock_abi) ||
@@ -515,6 +1126,8 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 	}
 
 	mutex_lock(&vc->lock);
+	if (vc->mode & KVM_VMCLOCK_F_AUTO)
+		atomic_dec(&kvm_vmclock_auto_vms);
 	if (cfg.gpa == KVM_VMCLOCK_GPA_DISABLED) {
 		/* Guest memory keeps what was written last. */
 		WRITE_ONCE(vc->mode, 0);
@@ -525,7 +1138,11 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 		vc->clear_tail = true;
 		WRITE_ONCE(vc->mode, cfg.flags);
 	}
+	if (vc->mode & KVM_VMCLOCK_F_AUTO)
+		atomic_inc(&kvm_vmclock_auto_vms);
 	vc->written_valid = false;
+	vc->auto_written = false;
+	WRITE_ONCE(vc->auto_seen_gen, 0);
 	mutex_unlock(&vc->lock);
 
 	if (cfg.gpa != KVM_VMCLOCK_GPA_DISABLED)
@@ -619,6 +1236,8 @@ void kvm_vmclock_init_vm(struct kvm *kvm)
 
 void kvm_vmclock_destroy_vm(struct kvm *kvm)
 {
+	if (kvm->arch.vmclock.mode & KVM_VMCLOCK_F_AUTO)
+		atomic_dec(&kvm_vmclock_auto_vms);
 	mutex_destroy(&kvm->arch.vmclock.lock);
 }
 

@@ -9,6 +9,8 @@
 
 #include <linux/kvm_host.h>
 
+struct timekeeper;
+
 #ifdef CONFIG_KVM_VMCLOCK
 void kvm_vmclock_init_vm(struct kvm *kvm);
 void kvm_vmclock_destroy_vm(struct kvm *kvm);
@@ -17,10 +19,13 @@ int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp);
 int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp);
 void kvm_vmclock_update(struct kvm_vcpu *vcpu);
 void kvm_vmclock_memslots_updated(struct kvm *kvm);
+void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set);
+void kvm_vmclock_exit(void);
+void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu);
 
 static inline u32 kvm_vmclock_supported_flags(void)
 {
-	return KVM_VMCLOCK_F_USERSPACE;
+	return KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC;
 }
 
 /*
@@ -33,6 +38,14 @@ static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
 {
 	if (READ_ONCE(vcpu->kvm->arch.vmclock.mode))
 		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+}
+
+/* Before each guest entry: catch up with the host clock in auto mode. */
+static inline void kvm_vmclock_enter_guest(struct kvm_vcpu *vcpu)
+{
+	if (unlikely(READ_ONCE(vcpu->kvm->arch.vmclock.mode) &
+		     KVM_VMCLOCK_F_AUTO))
+		kvm_vmclock_auto_check(vcpu);
 }
 #else
 static inline void kvm_vmclock_init_vm(struct kvm *kvm)
@@ -67,12 +80,24 @@ static inline void kvm_vmclock_memslots_updated(struct kvm *kvm)
 {
 }
 
+static inline void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
+{
+}
+
+static inline void kvm_vmclock_exit(void)
+{
+}
+
 static inline u32 kvm_vmclock_supported_flags(void)
 {
 	return 0;
 }
 
 static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
+{
+}
+
+static inline void kvm_vmclock_enter_guest(struct kvm_vcpu *vcpu)
 {
 }
 #endif /* CONFIG_KVM_VMCLOCK */

@@ -296,6 +296,250 @@ static void vmclock_test_anchor(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_vmclock_anchor(&moved, now), -EINVAL);
 }
 
+/*
+ * A timekeeper on a 3 GHz TSC, set up like tk_setup_internals() does with
+ * HZ=1000, at 2026-01-01 + 0.25 s.
+ */
+static void vmclock_test_tk(struct kvm_vmclock_tk *tk)
+{
+	const u32 shift = 24;
+	const u64 mult = ((1000000000ULL << shift) + HOST_TSC_HZ / 2) / HOST_TSC_HZ;
+	const u64 ntpinterval = 1000000ULL << shift;
+
+	memset(tk, 0, sizeof(*tk));
+	tk->tsc = true;
+	tk->cycle_interval = (ntpinterval + mult / 2) / mult;
+	tk->xtime_remainder = ntpinterval - tk->cycle_interval * mult;
+	tk->ntp_error_shift = NTP_SCALE_SHIFT - shift;
+	tk->ntp_tick = ntpinterval << tk->ntp_error_shift;
+	tk->cycle_last = 600 * HOST_TSC_HZ;
+	tk->xtime_sec = T0_SEC;
+	tk->xtime_nsec = (250000000ULL << shift);
+	tk->tai_offset = 37;
+	tk->ntp.status = STA_PLL;
+	tk->ntp.leap_state = TIME_OK;
+	tk->ntp.esterror_us = 100;
+	tk->ntp.maxerror_us = 10000;
+}
+
+/* Nanoseconds that @clk gives for @cycles counter cycles. */
+static u64 vmclock_test_ns(const struct vmclock_abi *clk, u64 cycles)
+{
+	u128 t = ((u128)cycles * le64_to_cpu(clk->counter_period_frac_sec)) >>
+		 clk->counter_period_shift;
+
+	return (t * NSEC_PER_SEC) >> 64;
+}
+
+/*
+ * The period is the NTP-adjusted rate, (ntp_tick - remainder) per
+ * cycle_interval, with and without a frequency adjustment, whatever the
+ * dithered mult is.
+ */
+static void vmclock_test_tk_rate(struct kunit *test)
+{
+	static const s64 ppb[] = { 0, 100000, -100000, 17, -500000 };
+	const u64 cycles = 1000 * HOST_TSC_HZ;	/* 1000 s */
+	struct kvm_vmclock_tk tk;
+	struct vmclock_abi clk;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(ppb); i++) {
+		u64 num, expect, got;
+
+		vmclock_test_tk(&tk);
+		tk.ntp_tick += (s64)div_u64(tk.ntp_tick, NSEC_PER_SEC) * ppb[i];
+		kvm_vmclock_tk_line(&tk, &clk);
+		KUNIT_ASSERT_EQ(test, clk.clock_status, VMCLOCK_STATUS_SYNCHRONIZED);
+		KUNIT_EXPECT_EQ(test, fls64(le64_to_cpu(clk.counter_period_frac_sec)), 64);
+
+		num = tk.ntp_tick - ((u64)tk.xtime_remainder << tk.ntp_error_shift);
+		expect = vmclock_div128((u128)cycles * num,
+					tk.cycle_interval << NTP_SCALE_SHIFT);
+		got = vmclock_test_ns(&clk, cycles);
+		KUNIT_EXPECT_TRUE_MSG(test, got <= expect && expect - got <= 1,
+				      "%lld ppb: %llu ns, expected %llu", ppb[i],
+				      got, expect);
+	}
+
+	/* A clock slower than 1 Hz, or no interval, has no period. */
+	vmclock_test_tk(&tk);
+	tk.cycle_interval = 0;
+	kvm_vmclock_tk_line(&tk, &clk);
+	KUNIT_EXPECT_EQ(test, clk.clock_status, VMCLOCK_STATUS_UNRELIABLE);
+}
+
+/* The anchor is the timekeeper's time corrected by ntp_error, in TAI. */
+static void vmclock_test_tk_anchor(struct kunit *test)
+{
+	const u128 one_ns = VMCLOCK_NSEC_FRAC;
+	struct kvm_vmclock_tk tk;
+	struct vmclock_abi clk;
+	u128 t, expect;
+
+	vmclock_test_tk(&tk);
+	tk.ntp_error = -(1LL << NTP_SCALE_SHIFT);	/* 1 ns behind */
+	kvm_vmclock_tk_line(&tk, &clk);
+	t = kvm_vmclock_time(&clk);
+	expect = ((u128)(T0_SEC + 37) << 64) + ((u128)1 << 62) - one_ns;
+	KUNIT_EXPECT_TRUE(test, vmclock_test_abs_diff(t, expect) <= 2);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(clk.counter_value), tk.cycle_last);
+	KUNIT_EXPECT_EQ(test, clk.time_type, VMCLOCK_TIME_TAI);
+	KUNIT_EXPECT_EQ(test, (s16)le16_to_cpu(clk.tai_offset_sec), -37);
+	KUNIT_EXPECT_TRUE(test, le64_to_cpu(clk.flags) &
+			  VMCLOCK_FLAG_TAI_OFFSET_VALID);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(clk.time_esterror_nanosec), 100000);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(clk.time_maxerror_nanosec), 10500000);
+
+	/* Borrowing from the seconds. */
+	tk.xtime_nsec = 0;
+	tk.ntp_error = -(1LL << NTP_SCALE_SHIFT);
+	kvm_vmclock_tk_line(&tk, &clk);
+	t = kvm_vmclock_time(&clk);
+	expect = ((u128)(T0_SEC + 37) << 64) - one_ns;
+	KUNIT_EXPECT_TRUE(test, vmclock_test_abs_diff(t, expect) <= 2);
+
+	/* Not synchronized: free running, no error bounds. */
+	tk.ntp.status |= STA_UNSYNC;
+	kvm_vmclock_tk_line(&tk, &clk);
+	KUNIT_EXPECT_EQ(test, clk.clock_status, VMCLOCK_STATUS_FREERUNNING);
+	KUNIT_EXPECT_FALSE(test, le64_to_cpu(clk.flags) &
+			   (VMCLOCK_FLAG_TIME_ESTERROR_VALID |
+			    VMCLOCK_FLAG_TIME_MAXERROR_VALID));
+
+	/* Not the TSC. */
+	tk.tsc = false;
+	kvm_vmclock_tk_line(&tk, &clk);
+	KUNIT_EXPECT_EQ(test, clk.clock_status, VMCLOCK_STATUS_UNRELIABLE);
+}
+
+static void vmclock_test_leap(struct kunit *test)
+{
+	static const struct {
+		int state, status;
+		u8 leap;
+	} cases[] = {
+		{ TIME_OK,   0,       VMCLOCK_LEAP_NONE },
+		{ TIME_OK,   STA_INS, VMCLOCK_LEAP_PRE_POS },
+		{ TIME_OK,   STA_DEL, VMCLOCK_LEAP_PRE_NEG },
+		{ TIME_INS,  STA_INS, VMCLOCK_LEAP_PRE_POS },
+		{ TIME_DEL,  STA_DEL, VMCLOCK_LEAP_PRE_NEG },
+		{ TIME_OOP,  STA_INS, VMCLOCK_LEAP_POS },
+		{ TIME_WAIT, STA_INS, VMCLOCK_LEAP_POST_POS },
+		{ TIME_WAIT, STA_DEL, VMCLOCK_LEAP_POST_NEG },
+		{ TIME_WAIT, 0,       VMCLOCK_LEAP_NONE },
+	};
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++)
+		KUNIT_EXPECT_EQ_MSG(test,
+				    kvm_vmclock_leap_indicator(cases[i].state,
+							       cases[i].status),
+				    cases[i].leap, "case %d", i);
+}
+
+static void vmclock_test_reanchor(struct kunit *test)
+{
+	const u64 h0 = 600 * HOST_TSC_HZ, h1 = h0 + 10 * HOST_TSC_HZ;
+	const u128 one_ns = VMCLOCK_NSEC_FRAC;
+	struct vmclock_abi old, new;
+	bool tai_back, utc_back;
+	u128 t_old;
+
+	vmclock_test_host(&old, HOST_TSC_HZ, h0);
+	t_old = kvm_vmclock_time_at(&old, h1);
+
+	/* Behind by rounding: moved up to the old line, still monotonic. */
+	new = old;
+	new.counter_value = cpu_to_le64(h1);
+	kvm_vmclock_set_time(&new, t_old - one_ns / 2);
+	kvm_vmclock_reanchor(&old, 37, &new, 37, false, &tai_back, &utc_back);
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time(&new) == t_old);
+	KUNIT_EXPECT_FALSE(test, tai_back);
+	KUNIT_EXPECT_FALSE(test, utc_back);
+
+	/* Ahead: a step forward is monotonic and kept as it is. */
+	kvm_vmclock_set_time(&new, t_old + 1000 * one_ns);
+	kvm_vmclock_reanchor(&old, 37, &new, 37, false, &tai_back, &utc_back);
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time(&new) == t_old + 1000 * one_ns);
+	KUNIT_EXPECT_FALSE(test, tai_back || utc_back);
+
+	/* A step back of 1 us is published, and reported. */
+	kvm_vmclock_set_time(&new, t_old - 1000 * one_ns);
+	kvm_vmclock_reanchor(&old, 37, &new, 37, false, &tai_back, &utc_back);
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time(&new) == t_old - 1000 * one_ns);
+	KUNIT_EXPECT_TRUE(test, tai_back && utc_back);
+
+	/* A leap second insertion goes back in UTC only, and is exempt. */
+	kvm_vmclock_set_time(&new, t_old);
+	kvm_vmclock_reanchor(&old, 36, &new, 37, true, &tai_back, &utc_back);
+	KUNIT_EXPECT_FALSE(test, tai_back || utc_back);
+	kvm_vmclock_reanchor(&old, 36, &new, 37, false, &tai_back, &utc_back);
+	KUNIT_EXPECT_FALSE(test, tai_back);
+	KUNIT_EXPECT_TRUE(test, utc_back);
+
+	/* A TAI offset correction goes back in TAI only. */
+	kvm_vmclock_set_time(&new, t_old - ((u128)1 << 64));
+	kvm_vmclock_reanchor(&old, 37, &new, 36, false, &tai_back, &utc_back);
+	KUNIT_EXPECT_TRUE(test, tai_back);
+	KUNIT_EXPECT_FALSE(test, utc_back);
+}
+
+/* Only what defines the line or the NTP state counts as a change. */
+static void vmclock_test_tk_changed(struct kunit *test)
+{
+	struct kvm_vmclock_tk old, new;
+
+	vmclock_test_tk(&old);
+
+	/* A tick: time accumulated, mult dithered, maxerror grown. */
+	new = old;
+	new.cycle_last += new.cycle_interval;
+	new.xtime_nsec += 1000000ULL << 24;
+	new.ntp_error = -12345;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
+	new.xtime_sec++;
+	new.ntp.maxerror_us += MAXFREQ / NSEC_PER_USEC;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
+	/* Small changes of the estimated error and decrease of the maximum. */
+	new.ntp.esterror_us += 10;
+	new.ntp.maxerror_us -= 1000;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
+
+#define EXPECT_CHANGED(stmt)						\
+	do {								\
+		new = old;						\
+		stmt;							\
+		KUNIT_EXPECT_TRUE_MSG(test,				\
+				      kvm_vmclock_tk_changed(&old, &new), \
+				      #stmt);				\
+	} while (0)
+
+	EXPECT_CHANGED(new.ntp_tick++);
+	EXPECT_CHANGED(new.was_set = true);
+	EXPECT_CHANGED(new.tsc = false);
+	EXPECT_CHANGED(new.cs_was_changed_seq++);
+	EXPECT_CHANGED(new.tai_offset++);
+	EXPECT_CHANGED(new.ntp.status |= STA_UNSYNC);
+	EXPECT_CHANGED(new.ntp.status |= STA_INS);
+	EXPECT_CHANGED(new.ntp.leap_state = TIME_INS);
+	EXPECT_CHANGED(new.ntp.esterror_us += 20);
+	EXPECT_CHANGED(new.ntp.maxerror_us += 1);
+	EXPECT_CHANGED(new.ntp.maxerror_us -= 2000);
+#undef EXPECT_CHANGED
+
+	/* While unsynchronized, error bounds are not published. */
+	old.ntp.status |= STA_UNSYNC;
+	new = old;
+	new.ntp.maxerror_us += 1000;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
+	/* Nor anything else while the clocksource is not the TSC. */
+	old.tsc = false;
+	new = old;
+	new.ntp.status &= ~STA_UNSYNC;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
+}
+
 static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE_PARAM(vmclock_test_ratio, vmclock_ratio_gen_params),
 	KUNIT_CASE(vmclock_test_too_slow),
@@ -303,6 +547,11 @@ static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE(vmclock_test_div128),
 	KUNIT_CASE(vmclock_test_check_host),
 	KUNIT_CASE(vmclock_test_anchor),
+	KUNIT_CASE(vmclock_test_tk_rate),
+	KUNIT_CASE(vmclock_test_tk_anchor),
+	KUNIT_CASE(vmclock_test_leap),
+	KUNIT_CASE(vmclock_test_reanchor),
+	KUNIT_CASE(vmclock_test_tk_changed),
 	{}
 };
 

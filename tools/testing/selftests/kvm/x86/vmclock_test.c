@@ -869,9 +869,9 @@ static const struct {
 	int err;
 } set_errors[] = {
 	{ "no mode flag", { GOOD_CFG }, EINVAL },
-	{ "an unknown mode flag", { GOOD_CFG, .flags = 1U << 1 }, EINVAL },
+	{ "an unknown mode flag", { GOOD_CFG, .flags = 1U << 3 }, EINVAL },
 	{ "an unknown flag besides USERSPACE",
-	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE | (1U << 1) }, EINVAL },
+	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE | (1U << 3) }, EINVAL },
 	{ "flag bit 31",
 	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE | (1U << 31) }, EINVAL },
 	{ "nonzero tsc_hz",

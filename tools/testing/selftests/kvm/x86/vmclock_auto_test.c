@@ -1,0 +1,1185 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Tests for KVM_VMCLOCK_F_AUTO: KVM deriving a guest's vmclock from host
+ * timekeeping, and publishing it only when the host clock really changed.
+ *
+ * The host clock is steered here the way an NTP daemon would, with
+ * adjtimex() and clock_settime(), so the test needs CAP_SYS_TIME and changes
+ * the clock of the machine it runs on; it puts back what it changed.  Run it
+ * on a test machine, not on a host whose clock matters.
+ *
+ * The reference for the published clock is KVM_GET_CLOCK, which returns
+ * CLOCK_REALTIME and the host TSC value it was computed from in one go: the
+ * vmclock evaluated at that TSC (moved into the guest TSC domain) must give
+ * the same time.  KVM_GET_CLOCK's kvmclock value, which follows
+ * CLOCK_MONOTONIC_RAW, shows how the guest's kvmclock compares.
+ *
+ * With -b SECONDS it runs as a benchmark instead and prints how many updates
+ * the guest sees per minute with the host clock steady and with the kernel
+ * PLL slewing it, against the number of timekeeping updates (ticks), and how
+ * far the published clock is from host CLOCK_TAI.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timex.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "kvm_util.h"
+#include "processor.h"
+#include "vmclock.h"
+
+#define NR_TESTS		9
+
+#define VMCLOCK_SLOT		10
+#define VMCLOCK_GPA		0xc0000000ULL
+#define VMCLOCK_GVA		VMCLOCK_GPA
+
+#define TSC_OFFSET		(1ULL << 40)
+
+/* TAI - UTC since 2017, as an NTP daemon would set it with ADJ_TAI. */
+#define TAI_OFFSET		37
+
+/* adjtimex() frequencies are in ppm with a 16-bit binary fraction. */
+#define PPM(x)			((long)(x) * 65536)
+#define FREQ_STEP_PPM		100
+
+/*
+ * How far the published clock may be from host CLOCK_REALTIME at the same
+ * TSC value.  KVM publishes the line the timekeeper steers CLOCK_REALTIME
+ * to; the timekeeper's own clock leaves it by its NTP error, which the
+ * per-tick mult dithering keeps to about one mult unit per tick, well below
+ * a nanosecond, plus up to the rate change times the part of the tick that
+ * had passed when the rate changed, until it has worked that off.  Add the
+ * truncation of both times to nanoseconds.
+ */
+#define ACCURACY_NS		50
+#define RATE_CHANGE_ERROR_NS	1000
+
+/* The kernel's maximum error grows by 500 us a second (MAXFREQ). */
+#define NTP_MAXERROR_US		20000
+#define NTP_ESTERROR_US		1000
+
+/*
+ * adjtimex() changes that do not step the clock or change its rate (status,
+ * error bounds) reach the timekeeper's notifier, and so KVM, at the next
+ * tick; wait for a few, at HZ=100 or more.
+ */
+#define TICKS_US		30000
+
+/* How long the steady host is watched, and how often the vCPU runs then. */
+#define STEADY_SEC		3
+#define STEADY_RUN_US		20000
+
+/* A steady host ticks hundreds of times in STEADY_SEC (HZ >= 100). */
+#define MIN_STEADY_TICKS	(STEADY_SEC * 100 / 2)
+
+/* How long a VM may take to get a valid clock back after the switch. */
+#define RECOVER_NS		(2 * NSEC_PER_SEC)
+
+/* How long the monotonicity test changes rates under a reading guest. */
+#define MONOTONIC_NS		(2 * NSEC_PER_SEC)
+#define MONOTONIC_STEP_US	10000
+
+/* The leap second test starts this long before midnight UTC. */
+#define LEAP_LEAD_NS		(1200 * 1000 * 1000ULL)
+
+enum guest_op {
+	OP_SYNC,	/* Only report back. */
+	OP_READ,	/* Read the clock once. */
+	OP_READ_LOOP,	/* Read the clock until told to stop, check it. */
+};
+
+static u32 guest_op;
+static bool guest_stop;
+
+static void guest_read(struct vmclock_abi *clk)
+{
+	struct vmclock_time t = {};
+	u64 status;
+
+	status = vmclock_read_tai(clk, &t);
+	GUEST_SYNC6(status, t.tsc, t.sec, t.nsec,
+		    READ_ONCE(clk->counter_period_frac_sec),
+		    READ_ONCE(clk->counter_period_shift));
+}
+
+/*
+ * Read the clock as fast as possible until the host says stop, and count
+ * how often time went backwards between two successive reads, by how much
+ * at most, and how many different structures (seq_count values) were seen.
+ */
+static void guest_read_loop(struct vmclock_abi *clk)
+{
+	u64 reads = 0, failed = 0, backwards = 0, worst = 0, seqs = 0;
+	u32 last_seq = READ_ONCE(clk->seq_count);
+	struct vmclock_time t;
+	u64 now, last = 0;
+
+	while (!READ_ONCE(guest_stop)) {
+		u32 seq = READ_ONCE(clk->seq_count);
+
+		if (seq != last_seq) {
+			seqs++;
+			last_seq = seq;
+		}
+		if (vmclock_read_tai(clk, &t) != VMCLOCK_READ_OK) {
+			failed++;
+			continue;
+		}
+		now = t.sec * NSEC_PER_SEC + t.nsec;
+		if (now < last) {
+			backwards++;
+			if (last - now > worst)
+				worst = last - now;
+		}
+		last = now;
+		reads++;
+	}
+	GUEST_SYNC5(reads, failed, backwards, worst, seqs);
+}
+
+static void guest_code(struct vmclock_abi *clk)
+{
+	for (;;) {
+		switch (READ_ONCE(guest_op)) {
+		case OP_READ:
+			guest_read(clk);
+			break;
+		case OP_READ_LOOP:
+			guest_read_loop(clk);
+			break;
+		default:
+			GUEST_SYNC1(0);
+			break;
+		}
+	}
+}
+
+/* Host side. */
+
+struct test_vm {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+};
+
+struct guest_reading {
+	u64 status;
+	u64 tsc;
+	u64 ns;
+	u64 period;
+	u8 shift;
+};
+
+static struct timex saved_timex;
+static bool timex_saved;
+static int tai_offset_now = TAI_OFFSET;
+
+static u64 now_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	TEST_ASSERT(!clock_gettime(id, &ts), "clock_gettime(%d) failed, errno %d",
+		    id, errno);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static int host_adjtimex(struct timex *tx)
+{
+	int r = adjtimex(tx);
+
+	TEST_ASSERT(r >= 0, "adjtimex(modes 0x%x) failed, errno %d (%s)",
+		    tx->modes, errno, strerror(errno));
+	return r;
+}
+
+static struct timex host_timex(void)
+{
+	struct timex tx = {};
+
+	host_adjtimex(&tx);
+	return tx;
+}
+
+static void set_freq_ppm(long ppm_scaled)
+{
+	struct timex tx = { .modes = ADJ_FREQUENCY, .freq = ppm_scaled };
+
+	host_adjtimex(&tx);
+}
+
+static void set_tai_offset(int tai)
+{
+	struct timex tx = { .modes = ADJ_TAI, .constant = tai };
+
+	host_adjtimex(&tx);
+	tai_offset_now = tai;
+}
+
+/* Synchronized (as chrony or ntpd would say) with fresh error bounds. */
+static void set_synced(bool synced)
+{
+	struct timex tx = {
+		.modes = ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR,
+		.maxerror = NTP_MAXERROR_US,
+		.esterror = NTP_ESTERROR_US,
+	};
+
+	tx.status = host_timex().status & ~(STA_UNSYNC | STA_INS | STA_DEL);
+	if (!synced)
+		tx.status |= STA_UNSYNC;
+	host_adjtimex(&tx);
+	usleep(TICKS_US);
+}
+
+static void set_status_bits(int set, int clear)
+{
+	struct timex tx = { .modes = ADJ_STATUS };
+
+	tx.status = (host_timex().status | set) & ~clear;
+	host_adjtimex(&tx);
+	usleep(TICKS_US);
+}
+
+static void restore_host_clock(void)
+{
+	struct timex tx = saved_timex;
+
+	if (!timex_saved)
+		return;
+	tx.modes = ADJ_FREQUENCY | ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR |
+		   ADJ_TAI;
+	tx.constant = saved_timex.tai;
+	adjtimex(&tx);
+}
+
+static void save_host_clock(void)
+{
+	saved_timex = host_timex();
+	timex_saved = true;
+	atexit(restore_host_clock);
+}
+
+/* The host's tick count, which the pvclock_gtod notifier follows. */
+static u64 host_jiffies(void)
+{
+	unsigned long long jiffies = 0;
+	char line[256];
+	FILE *f;
+
+	f = fopen("/proc/timer_list", "r");
+	TEST_ASSERT(f, "Cannot open /proc/timer_list, errno %d", errno);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "jiffies: %llu", &jiffies) == 1)
+			break;
+	fclose(f);
+	TEST_ASSERT(jiffies, "No jiffies in /proc/timer_list");
+	return jiffies;
+}
+
+static void write_sysfs(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0, "open(%s) failed, errno %d", path, errno);
+	TEST_ASSERT(write(fd, value, strlen(value)) == strlen(value),
+		    "Writing '%s' to %s failed, errno %d", value, path, errno);
+	close(fd);
+}
+
+#define CLOCKSOURCE_DIR	"/sys/devices/system/clocksource/clocksource0/"
+
+/* A clocksource other than the TSC that the host can switch to. */
+static const char *other_clocksource(void)
+{
+	static const char * const names[] = { "hpet", "acpi_pm" };
+	char buf[512] = "";
+	FILE *f;
+	int i;
+
+	f = fopen(CLOCKSOURCE_DIR "available_clocksource", "r");
+	TEST_ASSERT(f, "Cannot read available_clocksource");
+	TEST_ASSERT(fgets(buf, sizeof(buf), f), "Empty available_clocksource");
+	fclose(f);
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (strstr(buf, names[i]))
+			return names[i];
+	return NULL;
+}
+
+static int __set_vmclock(struct kvm_vm *vm, u64 gpa, u32 size, u32 flags)
+{
+	struct kvm_vmclock cfg = { .gpa = gpa, .size = size, .flags = flags };
+
+	return __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
+}
+
+static void set_vmclock(struct kvm_vm *vm, u32 flags)
+{
+	int r = __set_vmclock(vm, VMCLOCK_GPA, PAGE_SIZE, flags);
+
+	TEST_ASSERT(!r, "KVM_SET_VMCLOCK(flags 0x%x) failed, errno %d (%s)",
+		    flags, errno, strerror(errno));
+}
+
+static u64 vmclock_updates(struct test_vm *t)
+{
+	return vm_get_stat(t->vm, vmclock_updates);
+}
+
+static void run_op(struct test_vm *t, u32 op, struct ucall *uc)
+{
+	guest_op = op;
+	sync_global_to_guest(t->vm, guest_op);
+
+	vcpu_run(t->vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(t->vcpu, KVM_EXIT_IO);
+
+	switch (get_ucall(t->vcpu, uc)) {
+	case UCALL_SYNC:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(*uc);
+		break;
+	default:
+		TEST_FAIL("Unexpected ucall %lu", uc->cmd);
+	}
+}
+
+static void run_sync(struct test_vm *t)
+{
+	struct ucall uc;
+
+	run_op(t, OP_SYNC, &uc);
+}
+
+static void guest_read_clock(struct test_vm *t, struct guest_reading *r)
+{
+	struct ucall uc;
+
+	run_op(t, OP_READ, &uc);
+	r->status = uc.args[0];
+	r->tsc = uc.args[1];
+	r->ns = uc.args[2] * NSEC_PER_SEC + uc.args[3];
+	r->period = uc.args[4];
+	r->shift = uc.args[5];
+}
+
+static void create_test_vm(struct test_vm *t, u32 flags)
+{
+	u64 offset = TSC_OFFSET;
+
+	t->vm = vm_create_with_one_vcpu(&t->vcpu, guest_code);
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, VMCLOCK_GPA,
+				    VMCLOCK_SLOT, 1, 0);
+	virt_map(t->vm, VMCLOCK_GVA, VMCLOCK_GPA, 1);
+	vcpu_args_set(t->vcpu, 1, VMCLOCK_GVA);
+	vcpu_device_attr_set(t->vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET,
+			     &offset);
+	guest_stop = false;
+	sync_global_to_guest(t->vm, guest_stop);
+
+	if (flags)
+		set_vmclock(t->vm, flags);
+	/* The master clock requests of vCPU creation, and the first update. */
+	run_sync(t);
+}
+
+static void destroy_test_vm(struct test_vm *t)
+{
+	kvm_vm_free(t->vm);
+}
+
+/* A consistent copy of what KVM published, read as the guest would. */
+static void read_published(struct test_vm *t, struct vmclock_abi *out)
+{
+	struct vmclock_abi *clk = addr_gpa2hva(t->vm, VMCLOCK_GPA);
+	u32 seq;
+	int i;
+
+	for (i = 0; i < VMCLOCK_READ_MAX_TRIES; i++) {
+		seq = READ_ONCE(clk->seq_count);
+		smp_rmb();
+		memcpy(out, clk, sizeof(*out));
+		smp_rmb();
+		if (!(seq & 1) && seq == READ_ONCE(clk->seq_count))
+			return;
+	}
+	TEST_FAIL("seq_count never settled (0x%x)", clk->seq_count);
+}
+
+static u64 tsc_offset(struct test_vm *t)
+{
+	u64 offset;
+
+	vcpu_device_attr_get(t->vcpu, KVM_VCPU_TSC_CTRL, KVM_VCPU_TSC_OFFSET,
+			     &offset);
+	return offset;
+}
+
+/* CLOCK_TAI in ns that @clk gives at guest TSC value @tsc. */
+static u64 clk_tai_ns(const struct vmclock_abi *clk, u64 tsc)
+{
+	u64 sec, nsec;
+
+	vmclock_time_at(clk, tsc, &sec, &nsec);
+	if (clk->time_type == VMCLOCK_TIME_UTC)
+		sec -= (s16)clk->tai_offset_sec;
+	return sec * NSEC_PER_SEC + nsec;
+}
+
+/*
+ * The host's CLOCK_REALTIME, kvmclock and the host TSC, all at the same
+ * instant (the kvmclock as the guest's kvmclock page gives it, from KVM's
+ * master clock).
+ */
+static void get_kvm_clock(struct test_vm *t, struct kvm_clock_data *data)
+{
+	memset(data, 0, sizeof(*data));
+	vm_ioctl(t->vm, KVM_GET_CLOCK, data);
+	TEST_ASSERT((data->flags & (KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC)) ==
+		    (KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC),
+		    "KVM_GET_CLOCK gave no (CLOCK_REALTIME, TSC) pair, flags 0x%x: no master clock?",
+		    data->flags);
+}
+
+/*
+ * How far the vmclock @clk is ahead of host CLOCK_TAI, in ns, at the host
+ * TSC value of @data.  The TSC is not scaled here, so the guest TSC is the
+ * host TSC plus the offset.
+ */
+static s64 deviation_ns(struct test_vm *t, const struct vmclock_abi *clk,
+			const struct kvm_clock_data *data)
+{
+	u64 tai = data->realtime + (u64)tai_offset_now * NSEC_PER_SEC;
+
+	return (s64)(clk_tai_ns(clk, data->host_tsc + tsc_offset(t)) - tai);
+}
+
+static s64 published_deviation_ns(struct test_vm *t)
+{
+	struct kvm_clock_data data;
+	struct vmclock_abi clk;
+
+	read_published(t, &clk);
+	get_kvm_clock(t, &data);
+	return deviation_ns(t, &clk, &data);
+}
+
+static void assert_status(const char *what, const struct vmclock_abi *clk,
+			  u8 status)
+{
+	TEST_ASSERT(clk->clock_status == status,
+		    "%s: clock_status %u, expected %u (flags 0x%llx)", what,
+		    clk->clock_status, status, clk->flags);
+}
+
+static void assert_flags(const char *what, const struct vmclock_abi *clk,
+			 u64 set, u64 clear)
+{
+	TEST_ASSERT((clk->flags & set) == set && !(clk->flags & clear),
+		    "%s: flags 0x%llx, expected 0x%lx set and 0x%lx clear",
+		    what, clk->flags, set, clear);
+}
+
+/* Ratio of two periods (2^-(64 + shift) s units) in ppm, minus 1e6. */
+static double period_change_ppm(u64 before, u8 before_shift, u64 after,
+				u8 after_shift)
+{
+	double b = before / (double)(1ULL << before_shift) / 18446744073709551616.0;
+	double a = after / (double)(1ULL << after_shift) / 18446744073709551616.0;
+
+	return (a / b - 1) * 1e6;
+}
+
+/* 1. KVM_CHECK_EXTENSION, invalid flags, KVM_SET_VMCLOCK_HOST. */
+static void test_errors(void)
+{
+	static const struct {
+		const char *what;
+		u32 flags;
+	} bad[] = {
+		{ "USERSPACE | AUTO", KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_AUTO },
+		{ "UTC alone", KVM_VMCLOCK_F_UTC },
+		{ "USERSPACE | UTC", KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_UTC },
+		{ "AUTO | an unknown flag", KVM_VMCLOCK_F_AUTO | (1U << 3) },
+		{ "AUTO | UTC | bit 31",
+		  KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC | (1U << 31) },
+	};
+	u32 want = KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_AUTO |
+		   KVM_VMCLOCK_F_UTC;
+	struct vmclock_abi clk = {};
+	struct kvm_vmclock cfg;
+	struct test_vm t;
+	int i, r;
+
+	TEST_ASSERT(kvm_check_cap(KVM_CAP_VMCLOCK) == want,
+		    "KVM_CAP_VMCLOCK is 0x%x, expected 0x%x",
+		    kvm_check_cap(KVM_CAP_VMCLOCK), want);
+
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		r = __set_vmclock(t.vm, VMCLOCK_GPA, PAGE_SIZE, bad[i].flags);
+		TEST_ASSERT(r == -1 && errno == EINVAL,
+			    "KVM_SET_VMCLOCK with %s: got %d errno %d, expected EINVAL",
+			    bad[i].what, r, errno);
+		vm_ioctl(t.vm, KVM_GET_VMCLOCK, &cfg);
+		TEST_ASSERT(cfg.flags == (KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC) &&
+			    cfg.gpa == VMCLOCK_GPA,
+			    "KVM_SET_VMCLOCK with %s changed the registration to gpa 0x%llx flags 0x%x",
+			    bad[i].what, cfg.gpa, cfg.flags);
+	}
+
+	/* The clock data is KVM's own in auto mode. */
+	read_published(&t, &clk);
+	r = __vm_ioctl(t.vm, KVM_SET_VMCLOCK_HOST, &clk);
+	TEST_ASSERT(r == -1 && errno == EINVAL,
+		    "KVM_SET_VMCLOCK_HOST in auto mode: got %d errno %d, expected EINVAL",
+		    r, errno);
+
+	destroy_test_vm(&t);
+	ksft_test_result_pass("errors: CAP 0x%x, %zu bad flag sets and SET_VMCLOCK_HOST in auto mode rejected\n",
+			      want, ARRAY_SIZE(bad));
+}
+
+/* 2. What is published for TAI and UTC, synchronized or not. */
+static void test_fields(void)
+{
+	struct test_vm tai, utc;
+	struct vmclock_abi c;
+	u64 maxerr;
+
+	set_tai_offset(TAI_OFFSET);
+	set_synced(false);
+	create_test_vm(&tai, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&utc, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
+
+	read_published(&tai, &c);
+	TEST_ASSERT(c.magic == VMCLOCK_MAGIC && c.version == 1 &&
+		    c.size == PAGE_SIZE && c.counter_id == VMCLOCK_COUNTER_X86_TSC,
+		    "Bad header: magic 0x%x version %u size %u counter_id %u",
+		    c.magic, c.version, c.size, c.counter_id);
+	TEST_ASSERT(c.time_type == VMCLOCK_TIME_TAI &&
+		    (s16)c.tai_offset_sec == -TAI_OFFSET,
+		    "TAI vmclock: time_type %u tai_offset_sec %d, expected TAI and %d",
+		    c.time_type, (s16)c.tai_offset_sec, -TAI_OFFSET);
+	assert_status("unsynchronized host, TAI", &c, VMCLOCK_STATUS_FREERUNNING);
+	assert_flags("unsynchronized host, TAI", &c,
+		     VMCLOCK_FLAG_TAI_OFFSET_VALID | VMCLOCK_FLAG_TIME_MONOTONIC,
+		     VMCLOCK_FLAG_TIME_ESTERROR_VALID |
+		     VMCLOCK_FLAG_TIME_MAXERROR_VALID);
+
+	read_published(&utc, &c);
+	TEST_ASSERT(c.time_type == VMCLOCK_TIME_UTC &&
+		    (s16)c.tai_offset_sec == -TAI_OFFSET,
+		    "UTC vmclock: time_type %u tai_offset_sec %d", c.time_type,
+		    (s16)c.tai_offset_sec);
+	assert_flags("unsynchronized host, UTC", &c,
+		     VMCLOCK_FLAG_TAI_OFFSET_VALID | VMCLOCK_FLAG_TIME_MONOTONIC, 0);
+
+	/* An NTP daemon declares the clock synchronized. */
+	set_synced(true);
+	run_sync(&tai);
+	read_published(&tai, &c);
+	assert_status("synchronized host", &c, VMCLOCK_STATUS_SYNCHRONIZED);
+	assert_flags("synchronized host", &c,
+		     VMCLOCK_FLAG_TIME_ESTERROR_VALID |
+		     VMCLOCK_FLAG_TIME_MAXERROR_VALID |
+		     VMCLOCK_FLAG_PERIOD_MAXERROR_VALID, 0);
+	maxerr = c.time_maxerror_nanosec;
+	TEST_ASSERT(c.time_esterror_nanosec >= NTP_ESTERROR_US * 1000ULL &&
+		    c.time_esterror_nanosec < NTP_ESTERROR_US * 1000ULL + 1000 &&
+		    maxerr >= NTP_MAXERROR_US * 1000ULL &&
+		    maxerr <= (NTP_MAXERROR_US + 3 * 500) * 1000ULL,
+		    "Error bounds esterror %llu maxerror %llu ns for NTP's %u / %u us",
+		    c.time_esterror_nanosec, maxerr, NTP_ESTERROR_US,
+		    NTP_MAXERROR_US);
+	TEST_ASSERT(c.counter_period_maxerror_rate_frac_sec,
+		    "No period maximum error rate published");
+
+	/* Without a TAI offset from the NTP daemon there is no TAI. */
+	set_tai_offset(0);
+	run_sync(&tai);
+	run_sync(&utc);
+	read_published(&tai, &c);
+	assert_status("TAI vmclock, TAI offset unknown", &c,
+		      VMCLOCK_STATUS_UNRELIABLE);
+	read_published(&utc, &c);
+	assert_status("UTC vmclock, TAI offset unknown", &c,
+		      VMCLOCK_STATUS_SYNCHRONIZED);
+	assert_flags("UTC vmclock, TAI offset unknown", &c, 0,
+		     VMCLOCK_FLAG_TAI_OFFSET_VALID);
+
+	set_tai_offset(TAI_OFFSET);
+	run_sync(&tai);
+	read_published(&tai, &c);
+	assert_status("TAI offset back", &c, VMCLOCK_STATUS_SYNCHRONIZED);
+
+	destroy_test_vm(&tai);
+	destroy_test_vm(&utc);
+	set_synced(false);
+	ksft_test_result_pass("fields: TAI/UTC, FREERUNNING/SYNCHRONIZED, esterror %u us -> %llu ns, maxerror %u us -> %lu ns\n",
+			      NTP_ESTERROR_US, c.time_esterror_nanosec,
+			      NTP_MAXERROR_US, maxerr);
+}
+
+/* 3. The guest's time agrees with host CLOCK_TAI. */
+static void test_accuracy(void)
+{
+	struct guest_reading r;
+	u64 before, after;
+	s64 dev, worst = 0;
+	struct test_vm t;
+	int i;
+
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+
+	/* At the same TSC value, from KVM_GET_CLOCK. */
+	for (i = 0; i < 100; i++) {
+		dev = published_deviation_ns(&t);
+		if (llabs(dev) > llabs(worst))
+			worst = dev;
+	}
+	TEST_ASSERT(llabs(worst) <= ACCURACY_NS,
+		    "The published clock is %ld ns from host CLOCK_TAI at the same TSC (limit %d)",
+		    worst, ACCURACY_NS);
+
+	/* What the guest reads lies between host reads around its run. */
+	before = now_ns(CLOCK_TAI);
+	guest_read_clock(&t, &r);
+	after = now_ns(CLOCK_TAI);
+	TEST_ASSERT(r.status == VMCLOCK_READ_OK, "Guest read %s",
+		    vmclock_read_status_name(r.status));
+	TEST_ASSERT(r.ns + ACCURACY_NS >= before && r.ns <= after + ACCURACY_NS,
+		    "Guest read %lu ns, outside [%lu, %lu] read by the host around it",
+		    r.ns, before, after);
+
+	destroy_test_vm(&t);
+	ksft_test_result_pass("accuracy: published clock vs host CLOCK_TAI at the same TSC: worst %ld ns in 100 samples; guest read %ld ns after the host's read before its run\n",
+			      worst, (s64)(r.ns - before));
+}
+
+/*
+ * 4. adjtimex(ADJ_FREQUENCY) by +/-100 ppm: the vmclock follows at once,
+ * the kvmclock does not.
+ */
+static void freq_step(struct test_vm *t, long ppm, double *period_ppm,
+		      double *vm_drift_ppm, double *kvmclock_drift_ppm)
+{
+	struct kvm_clock_data d0, d1;
+	struct guest_reading before, after;
+	struct vmclock_abi c0, c1;
+	u64 updates = vmclock_updates(t);
+	s64 dev0, dev1;
+	double dt;
+
+	guest_read_clock(t, &before);
+	set_freq_ppm(PPM(ppm));
+	/* The update reaches the guest before it runs again. */
+	guest_read_clock(t, &after);
+	TEST_ASSERT(after.period != before.period &&
+		    vmclock_updates(t) == updates + 1,
+		    "%+ld ppm: the guest's next run still saw period %lu (vmclock_updates +%lu)",
+		    ppm, after.period, vmclock_updates(t) - updates);
+	*period_ppm = period_change_ppm(before.period, before.shift,
+					after.period, after.shift);
+
+	read_published(t, &c0);
+	get_kvm_clock(t, &d0);
+	usleep(1000000);
+	read_published(t, &c1);
+	get_kvm_clock(t, &d1);
+	TEST_ASSERT(c0.seq_count == c1.seq_count,
+		    "The vmclock changed while the host clock was steady");
+
+	dev0 = deviation_ns(t, &c0, &d0);
+	dev1 = deviation_ns(t, &c1, &d1);
+	TEST_ASSERT(llabs(dev0) <= RATE_CHANGE_ERROR_NS &&
+		    llabs(dev1) <= RATE_CHANGE_ERROR_NS,
+		    "%+ld ppm: vmclock - host TAI %ld ns, then %ld ns a second later",
+		    ppm, dev0, dev1);
+
+	dt = d1.realtime - d0.realtime;
+	*vm_drift_ppm = (dev1 - dev0) / dt * 1e6;
+	*kvmclock_drift_ppm = (((s64)(d1.clock - d0.clock)) - dt) / dt * 1e6;
+}
+
+static void test_frequency(void)
+{
+	double period_up, vm_up, kvm_up, period_down, vm_down, kvm_down;
+	struct test_vm t;
+
+	set_tai_offset(TAI_OFFSET);
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+
+	freq_step(&t, FREQ_STEP_PPM, &period_up, &vm_up, &kvm_up);
+	freq_step(&t, -FREQ_STEP_PPM, &period_down, &vm_down, &kvm_down);
+	set_freq_ppm(0);
+	destroy_test_vm(&t);
+
+	/*
+	 * The period is the NTP-adjusted rate: +100 ppm then -200 ppm.  The
+	 * kvmclock runs at the nominal TSC rate, so against host time it is
+	 * 100 ppm slow, then 100 ppm fast; allow 20 ppm for the emulated
+	 * host's timing noise over a second.
+	 */
+	TEST_ASSERT(fabs(period_up - FREQ_STEP_PPM) < 1 &&
+		    fabs(period_down + 2 * FREQ_STEP_PPM) < 1,
+		    "Period changed by %+.3f and %+.3f ppm, expected +100 and -200",
+		    period_up, period_down);
+	TEST_ASSERT(fabs(vm_up) < 0.1 && fabs(vm_down) < 0.1,
+		    "vmclock drifted from host time by %+.3f / %+.3f ppm", vm_up,
+		    vm_down);
+	TEST_ASSERT(fabs(kvm_up + FREQ_STEP_PPM) < 20 &&
+		    fabs(kvm_down - FREQ_STEP_PPM) < 20,
+		    "kvmclock drifted from host time by %+.1f / %+.1f ppm, expected -100 / +100",
+		    kvm_up, kvm_down);
+	ksft_test_result_pass("frequency: +100 ppm: period %+.3f ppm, vmclock vs host %+.4f ppm, kvmclock vs host %+.1f ppm; -100 ppm: period %+.3f ppm (from +100), vmclock %+.4f ppm, kvmclock %+.1f ppm\n",
+			      period_up, vm_up, kvm_up, period_down, vm_down,
+			      kvm_down);
+}
+
+/* Run the guest every STEADY_RUN_US for @ns; return ticks seen meanwhile. */
+static u64 run_steadily(struct test_vm *t, u64 ns, s64 *worst_dev)
+{
+	u64 end = now_ns(CLOCK_MONOTONIC) + ns;
+	u64 j0 = host_jiffies();
+	s64 dev;
+
+	*worst_dev = 0;
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		run_sync(t);
+		dev = published_deviation_ns(t);
+		if (llabs(dev) > llabs(*worst_dev))
+			*worst_dev = dev;
+		usleep(STEADY_RUN_US);
+	}
+	return host_jiffies() - j0;
+}
+
+/* 5. A steady host clock publishes nothing, however often it ticks. */
+static void test_steady(void)
+{
+	u64 ticks_free, ticks_synced, updates;
+	s64 dev_free, dev_synced;
+	struct test_vm t;
+
+	set_tai_offset(TAI_OFFSET);
+	set_synced(false);
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+
+	updates = vmclock_updates(&t);
+	ticks_free = run_steadily(&t, STEADY_SEC * NSEC_PER_SEC, &dev_free);
+	TEST_ASSERT(vmclock_updates(&t) == updates,
+		    "Free-running host: %lu vmclock updates in %d s (%lu ticks)",
+		    vmclock_updates(&t) - updates, STEADY_SEC, ticks_free);
+
+	/* Synchronized: the maximum error grows every second by itself. */
+	set_synced(true);
+	run_sync(&t);
+	updates = vmclock_updates(&t);
+	ticks_synced = run_steadily(&t, STEADY_SEC * NSEC_PER_SEC, &dev_synced);
+	TEST_ASSERT(vmclock_updates(&t) == updates,
+		    "Synchronized host: %lu vmclock updates in %d s (%lu ticks)",
+		    vmclock_updates(&t) - updates, STEADY_SEC, ticks_synced);
+
+	TEST_ASSERT(ticks_free >= MIN_STEADY_TICKS &&
+		    ticks_synced >= MIN_STEADY_TICKS,
+		    "Only %lu and %lu ticks in %d s", ticks_free, ticks_synced,
+		    STEADY_SEC);
+	TEST_ASSERT(llabs(dev_free) <= ACCURACY_NS &&
+		    llabs(dev_synced) <= ACCURACY_NS,
+		    "Without updates the vmclock strayed %ld / %ld ns from host CLOCK_TAI",
+		    dev_free, dev_synced);
+
+	set_synced(false);
+	destroy_test_vm(&t);
+	ksft_test_result_pass("steady: 0 updates in %d s free-running (%lu ticks) and %d s synchronized (%lu ticks); worst deviation %ld / %ld ns\n",
+			      STEADY_SEC, ticks_free, STEADY_SEC, ticks_synced,
+			      dev_free, dev_synced);
+}
+
+/*
+ * 6. Host clocksource away from the TSC: UNRELIABLE before the guest runs
+ * again; back to the TSC: valid again.
+ */
+static void test_clocksource(void)
+{
+	const char *other = other_clocksource();
+	struct guest_reading r;
+	struct test_vm t;
+	u64 start, took;
+
+	TEST_ASSERT(other, "The host has no clocksource besides the TSC to switch to");
+	set_tai_offset(TAI_OFFSET);
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	guest_read_clock(&t, &r);
+	TEST_ASSERT(r.status == VMCLOCK_READ_OK, "Guest read %s before the switch",
+		    vmclock_read_status_name(r.status));
+
+	write_sysfs(CLOCKSOURCE_DIR "current_clocksource", other);
+	guest_read_clock(&t, &r);
+	TEST_ASSERT(r.status == VMCLOCK_READ_UNRELIABLE,
+		    "First guest run after switching to %s: the guest read %s, not UNRELIABLE",
+		    other, vmclock_read_status_name(r.status));
+
+	write_sysfs(CLOCKSOURCE_DIR "current_clocksource", "tsc");
+	start = now_ns(CLOCK_MONOTONIC);
+	do {
+		guest_read_clock(&t, &r);
+		took = now_ns(CLOCK_MONOTONIC) - start;
+	} while (r.status != VMCLOCK_READ_OK && took < RECOVER_NS);
+	TEST_ASSERT(r.status == VMCLOCK_READ_OK,
+		    "%lu ms after switching back to tsc the guest still reads %s",
+		    took / 1000000, vmclock_read_status_name(r.status));
+	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= ACCURACY_NS,
+		    "Back on tsc, the vmclock is %ld ns from host time",
+		    published_deviation_ns(&t));
+
+	destroy_test_vm(&t);
+	ksft_test_result_pass("clocksource: %s -> UNRELIABLE at the next entry; tsc -> valid after %lu us\n",
+			      other, took / 1000);
+}
+
+/* 7. A guest reading the clock while the rate changes never goes back. */
+static void *reader_thread(void *arg)
+{
+	struct test_vm *t = arg;
+	struct ucall uc;
+
+	run_op(t, OP_READ_LOOP, &uc);
+	return (void *)memcpy(malloc(sizeof(uc)), &uc, sizeof(uc));
+}
+
+static void test_monotonic(void)
+{
+	static const long steps[] = { FREQ_STEP_PPM, -FREQ_STEP_PPM, 0,
+				      -FREQ_STEP_PPM, FREQ_STEP_PPM };
+	u64 end, changes = 0, updates;
+	struct ucall *uc;
+	struct test_vm t;
+	pthread_t thread;
+	bool *stop;
+
+	set_tai_offset(TAI_OFFSET);
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	stop = addr_gva2hva(t.vm, (gva_t)&guest_stop);
+	updates = vmclock_updates(&t);
+
+	pthread_create(&thread, NULL, reader_thread, &t);
+	end = now_ns(CLOCK_MONOTONIC) + MONOTONIC_NS;
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		set_freq_ppm(PPM(steps[changes % ARRAY_SIZE(steps)]));
+		changes++;
+		usleep(MONOTONIC_STEP_US);
+	}
+	WRITE_ONCE(*stop, true);
+	pthread_join(thread, (void **)&uc);
+	set_freq_ppm(0);
+	updates = vmclock_updates(&t) - updates;
+
+	TEST_ASSERT(uc->args[0] && !uc->args[1],
+		    "Guest got %lu good and %lu failed reads", uc->args[0],
+		    uc->args[1]);
+	TEST_ASSERT(!uc->args[2],
+		    "Time went backwards %lu times in %lu guest reads, by up to %lu ns, across %lu rate changes",
+		    uc->args[2], uc->args[0], uc->args[3], changes);
+	TEST_ASSERT(uc->args[4] >= changes / 2,
+		    "The reading guest saw only %lu updates for %lu rate changes",
+		    uc->args[4], changes);
+
+	ksft_test_result_pass("monotonic: %lu guest reads across %lu rate changes (%lu updates seen by the guest, %lu written), never backwards\n",
+			      uc->args[0], changes, uc->args[4], updates);
+	free(uc);
+	destroy_test_vm(&t);
+}
+
+/* 8. clock_settime() steps: TIME_MONOTONIC only when time did not go back. */
+static void settime_ns(u64 ns)
+{
+	struct timespec ts = { .tv_sec = ns / NSEC_PER_SEC,
+			       .tv_nsec = ns % NSEC_PER_SEC };
+
+	TEST_ASSERT(!clock_settime(CLOCK_REALTIME, &ts),
+		    "clock_settime() failed, errno %d", errno);
+}
+
+static void test_steps(void)
+{
+	struct vmclock_abi c0, c1;
+	struct test_vm t;
+	u64 u0;
+	s64 jump;
+
+	set_tai_offset(TAI_OFFSET);
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	read_published(&t, &c0);
+
+	u0 = vmclock_updates(&t);
+	settime_ns(now_ns(CLOCK_REALTIME) + 10 * NSEC_PER_SEC);
+	run_sync(&t);
+	read_published(&t, &c1);
+	jump = c1.time_sec - c0.time_sec;
+	TEST_ASSERT(vmclock_updates(&t) == u0 + 1 && jump >= 10 && jump <= 12,
+		    "Step forward by 10 s: %lu updates, time_sec moved by %ld s",
+		    vmclock_updates(&t) - u0, jump);
+	assert_flags("step forward", &c1, VMCLOCK_FLAG_TIME_MONOTONIC, 0);
+	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= ACCURACY_NS,
+		    "After the step forward the vmclock is %ld ns from host time",
+		    published_deviation_ns(&t));
+
+	settime_ns(now_ns(CLOCK_REALTIME) - 10 * NSEC_PER_SEC);
+	run_sync(&t);
+	read_published(&t, &c1);
+	assert_flags("step back", &c1, 0, VMCLOCK_FLAG_TIME_MONOTONIC);
+	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= ACCURACY_NS,
+		    "After the step back the vmclock is %ld ns from host time",
+		    published_deviation_ns(&t));
+
+	/* The next line does not go back: monotonic again. */
+	set_freq_ppm(PPM(1));
+	run_sync(&t);
+	read_published(&t, &c1);
+	assert_flags("rate change after the step back", &c1,
+		     VMCLOCK_FLAG_TIME_MONOTONIC, 0);
+	set_freq_ppm(0);
+
+	destroy_test_vm(&t);
+	ksft_test_result_pass("steps: +10 s keeps TIME_MONOTONIC, -10 s clears it for that update, the vmclock follows host time\n");
+}
+
+/* 9. A leap second insertion, as the guests see it in TAI and in UTC. */
+struct leap_view {
+	u8 leap;
+	s16 tai_offset;
+	u64 flags;
+	u64 utc_sec;
+};
+
+static void leap_view(struct test_vm *t, struct leap_view *v)
+{
+	struct vmclock_abi c;
+
+	run_sync(t);
+	read_published(t, &c);
+	v->leap = c.leap_indicator;
+	v->tai_offset = (s16)c.tai_offset_sec;
+	v->flags = c.flags;
+	v->utc_sec = c.time_sec;
+}
+
+static void test_leap_second(void)
+{
+	u64 mono0 = now_ns(CLOCK_MONOTONIC), real0 = now_ns(CLOCK_REALTIME);
+	u64 midnight = (real0 / NSEC_PER_SEC / 86400 + 1) * 86400 * NSEC_PER_SEC;
+	bool seen_pos = false, seen_post = false;
+	struct leap_view v, u, first;
+	struct test_vm tai, utc;
+	u64 end;
+
+	set_tai_offset(TAI_OFFSET);
+	set_synced(true);
+	create_test_vm(&tai, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&utc, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
+
+	settime_ns(midnight - LEAP_LEAD_NS);
+	set_status_bits(STA_INS, 0);
+	leap_view(&tai, &first);
+	TEST_ASSERT(first.leap == VMCLOCK_LEAP_PRE_POS,
+		    "STA_INS set: leap_indicator %u, expected PRE_POS", first.leap);
+
+	end = now_ns(CLOCK_MONOTONIC) + LEAP_LEAD_NS + 2 * NSEC_PER_SEC;
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		leap_view(&tai, &v);
+		leap_view(&utc, &u);
+		TEST_ASSERT(v.leap == u.leap,
+			    "TAI and UTC vmclocks disagree on the leap: %u / %u",
+			    v.leap, u.leap);
+		TEST_ASSERT((v.flags & VMCLOCK_FLAG_TIME_MONOTONIC) &&
+			    (u.flags & VMCLOCK_FLAG_TIME_MONOTONIC),
+			    "TIME_MONOTONIC dropped during the leap second (TAI 0x%lx, UTC 0x%lx)",
+			    v.flags, u.flags);
+		if (v.leap == VMCLOCK_LEAP_POS)
+			seen_pos = true;
+		if (v.leap == VMCLOCK_LEAP_POST_POS) {
+			seen_post = true;
+			break;
+		}
+		TEST_ASSERT(v.leap == VMCLOCK_LEAP_PRE_POS ||
+			    v.leap == VMCLOCK_LEAP_POS,
+			    "Unexpected leap_indicator %u", v.leap);
+		usleep(50000);
+	}
+	TEST_ASSERT(seen_pos && seen_post,
+		    "The guest saw leap_indicator POS: %d, POST_POS: %d",
+		    seen_pos, seen_post);
+	TEST_ASSERT(v.tai_offset == first.tai_offset - 1 &&
+		    u.tai_offset == first.tai_offset - 1,
+		    "tai_offset_sec after the leap: %d (TAI) / %d (UTC), was %d",
+		    v.tai_offset, u.tai_offset, first.tai_offset);
+	tai_offset_now = TAI_OFFSET + 1;
+	TEST_ASSERT(llabs(published_deviation_ns(&tai)) <= ACCURACY_NS &&
+		    llabs(published_deviation_ns(&utc)) <= ACCURACY_NS,
+		    "After the leap the vmclocks are %ld / %ld ns from host CLOCK_TAI",
+		    published_deviation_ns(&tai), published_deviation_ns(&utc));
+
+	/* The NTP daemon clears STA_INS some time after the leap. */
+	set_status_bits(0, STA_INS);
+	leap_view(&tai, &v);
+	TEST_ASSERT(v.leap == VMCLOCK_LEAP_NONE,
+		    "STA_INS cleared: leap_indicator %u, expected NONE", v.leap);
+
+	destroy_test_vm(&tai);
+	destroy_test_vm(&utc);
+	set_tai_offset(TAI_OFFSET);
+	set_synced(false);
+	settime_ns(real0 + now_ns(CLOCK_MONOTONIC) - mono0);
+	ksft_test_result_pass("leap second: PRE_POS -> POS -> POST_POS -> NONE, tai_offset_sec %d -> %d, TIME_MONOTONIC kept in TAI and UTC\n",
+			      first.tai_offset, v.tai_offset);
+}
+
+/*
+ * Benchmark: updates per minute with a steady host and with the kernel PLL
+ * slewing the clock, against timekeeping updates (ticks), and the largest
+ * distance of the published clock from host CLOCK_TAI.
+ */
+struct bench_result {
+	u64 ns;
+	u64 ticks;
+	u64 updates;
+	s64 worst_dev;
+	u64 samples;
+};
+
+static void bench_phase(struct test_vm *t, u64 ns, struct bench_result *b)
+{
+	u64 start = now_ns(CLOCK_MONOTONIC), end = start + ns;
+	u64 j0 = host_jiffies(), u0 = vmclock_updates(t);
+	s64 dev;
+
+	b->worst_dev = 0;
+	b->samples = 0;
+	while (now_ns(CLOCK_MONOTONIC) < end) {
+		run_sync(t);
+		dev = published_deviation_ns(t);
+		if (llabs(dev) > llabs(b->worst_dev))
+			b->worst_dev = dev;
+		b->samples++;
+		usleep(100000);
+	}
+	b->ns = now_ns(CLOCK_MONOTONIC) - start;
+	b->ticks = host_jiffies() - j0;
+	b->updates = vmclock_updates(t) - u0;
+}
+
+static double per_minute(u64 n, u64 ns)
+{
+	return n * 60.0 * NSEC_PER_SEC / ns;
+}
+
+static void bench_print(const char *what, const struct bench_result *b)
+{
+	printf("bench: %-10s %6.1f s: %4lu updates (%.2f/min), %6lu ticks = notifier calls (%.0f/min), worst vmclock - host CLOCK_TAI %+ld ns over %lu samples\n",
+	       what, b->ns / 1e9, b->updates, per_minute(b->updates, b->ns),
+	       b->ticks, per_minute(b->ticks, b->ns), b->worst_dev, b->samples);
+}
+
+static void benchmark(u64 seconds)
+{
+	struct kvm_clock_data d0, d1;
+	struct bench_result steady, slew;
+	struct timex tx = {};
+	struct test_vm t;
+	u64 slew_ns = seconds < 60 ? seconds : 60;
+	s64 kvmclock_drift;
+
+	set_tai_offset(TAI_OFFSET);
+	set_synced(true);
+	set_freq_ppm(0);
+	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+
+	get_kvm_clock(&t, &d0);
+	bench_phase(&t, seconds * NSEC_PER_SEC, &steady);
+	get_kvm_clock(&t, &d1);
+	kvmclock_drift = (s64)(d1.clock - d0.clock) -
+			 (s64)(d1.realtime - d0.realtime);
+	bench_print("steady", &steady);
+	printf("bench: steady     kvmclock - host CLOCK_REALTIME moved by %+ld ns in %.1f s (%+.3f ppm)\n",
+	       kvmclock_drift, (d1.realtime - d0.realtime) / 1e9,
+	       kvmclock_drift * 1e6 / (d1.realtime - d0.realtime));
+
+	/*
+	 * The kernel PLL slews a 50 ms offset with ntpd's usual time constant:
+	 * the tick length changes once a second, by less each time.
+	 */
+	tx.modes = ADJ_STATUS | ADJ_OFFSET | ADJ_NANO | ADJ_TIMECONST;
+	tx.status = (host_timex().status | STA_PLL | STA_NANO) & ~STA_UNSYNC;
+	tx.offset = 50 * 1000 * 1000;
+	tx.constant = 6;
+	host_adjtimex(&tx);
+	bench_phase(&t, slew_ns * NSEC_PER_SEC, &slew);
+	bench_print("pll-slew", &slew);
+
+	/* Stop slewing: no offset left, PLL off. */
+	memset(&tx, 0, sizeof(tx));
+	tx.modes = ADJ_OFFSET | ADJ_NANO;
+	host_adjtimex(&tx);
+	set_status_bits(0, STA_PLL | STA_NANO);
+
+	destroy_test_vm(&t);
+	set_synced(false);
+}
+
+int main(int argc, char *argv[])
+{
+	u64 bench_seconds = 0;
+	struct timex tx = {};
+	int opt;
+
+	while ((opt = getopt(argc, argv, "b:")) != -1) {
+		switch (opt) {
+		case 'b':
+			bench_seconds = strtoull(optarg, NULL, 0);
+			break;
+		default:
+			printf("usage: %s [-b SECONDS]\n", argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_F_AUTO);
+	TEST_REQUIRE(sys_clocksource_is_based_on_tsc());
+	/* Steering the host clock needs CAP_SYS_TIME. */
+	tx.modes = ADJ_TAI;
+	tx.constant = host_timex().tai;
+	TEST_REQUIRE(adjtimex(&tx) >= 0);
+
+	save_host_clock();
+
+	if (bench_seconds) {
+		benchmark(bench_seconds);
+		return 0;
+	}
+
+	ksft_print_header();
+	ksft_set_plan(NR_TESTS);
+
+	test_errors();
+	test_fields();
+	test_accuracy();
+	test_frequency();
+	test_steady();
+	test_clocksource();
+	test_monotonic();
+	test_steps();
+	test_leap_second();
+
+	ksft_finished();
+}
