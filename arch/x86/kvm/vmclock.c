@@ -276,7 +276,7 @@ static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
 #define VMCLOCK_AUTO_ERROR_NS	2
 
 /*
- * Largest step back of a new line that kvm_vmclock_auto_keep_monotonic()
+ * Largest step back of a new line that kvm_vmclock_catch_up()
  * absorbs: a rate change of 10% (adjtimex() ADJ_TICK) over a tick at HZ=100.
  */
 #define VMCLOCK_AUTO_MAX_CATCHUP_NS	(NSEC_PER_SEC / 100 / 10)
@@ -388,6 +388,19 @@ static bool kvm_vmclock_tk_changed(const struct kvm_vmclock_tk *old,
 		return false;
 
 	return kvm_vmclock_errors_moved(old, new);
+}
+
+/*
+ * Whether a leap second was inserted between @old and @new.  One update can
+ * cover more than a second when ticks were missed, and then goes from
+ * TIME_INS straight to TIME_WAIT.
+ */
+static bool kvm_vmclock_leap_inserted(const struct kvm_vmclock_tk *old,
+				      const struct kvm_vmclock_tk *new)
+{
+	return old->ntp.leap_state == TIME_INS &&
+	       (new->ntp.leap_state == TIME_OOP ||
+		new->ntp.leap_state == TIME_WAIT);
 }
 
 /* The vmclock leap indicator for the NTP leap second state. */
@@ -663,8 +676,7 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
 	} else {
 		kvm_vmclock_reanchor(&line->clk, line->tai_offset, &clk,
 				     new.tai_offset,
-				     old->ntp.leap_state == TIME_INS &&
-				     new.ntp.leap_state == TIME_OOP,
+				     kvm_vmclock_leap_inserted(old, &new),
 				     &tai_back, &utc_back);
 		line->tai_steps += tai_back;
 		line->utc_steps += utc_back;
@@ -778,30 +790,29 @@ static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
 
 /*
  * In auto mode, a new line must not give a time behind what the guest may
- * have read from the old one, which it may have done until now.  Rate
- * changes start at the host's last tick (the NTP line is continuous there),
- * so a slower rate is behind the old line by the rate change times the time
- * since that tick, a few hundred nanoseconds for a 100 ppm step: start the
- * new line at the old line's time now instead, as the timekeeper itself
- * does for the host clock, and add the difference to the error bounds.
+ * have read from the old one @old, which it may have done until @now (guest
+ * TSC).  Rate changes start at the host's last tick (the NTP line is
+ * continuous there), so a slower rate is behind the old line by the rate
+ * change times the time since that tick, a few hundred nanoseconds for a
+ * 100 ppm step: start @new at the old line's time at @now instead, as the
+ * timekeeper itself does for the host clock, and add the difference to the
+ * error bounds.  Returns true if @new was moved.
  */
-static void kvm_vmclock_auto_keep_monotonic(struct kvm_vcpu *vcpu,
-					    const struct vmclock_abi *old,
-					    struct vmclock_abi *new)
+static bool kvm_vmclock_catch_up(const struct vmclock_abi *old,
+				 struct vmclock_abi *new, u64 now)
 {
-	u64 now = kvm_read_l1_tsc(vcpu, rdtsc());
 	u128 t_old, t_new;
 	u64 ns;
 
 	if (old->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
 	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
 	    old->time_type != new->time_type)
-		return;
+		return false;
 
 	t_old = kvm_vmclock_time_at(old, now);
 	t_new = kvm_vmclock_time_at(new, now);
 	if (t_new >= t_old)
-		return;
+		return false;
 
 	/*
 	 * More than a rate change can explain (e.g. the guest TSC was moved):
@@ -809,7 +820,7 @@ static void kvm_vmclock_auto_keep_monotonic(struct kvm_vcpu *vcpu,
 	 */
 	ns = ((t_old - t_new) * NSEC_PER_SEC) >> 64;
 	if (ns > VMCLOCK_AUTO_MAX_CATCHUP_NS)
-		return;
+		return false;
 
 	new->counter_value = cpu_to_le64(now);
 	kvm_vmclock_set_time(new, t_old);
@@ -818,6 +829,7 @@ static void kvm_vmclock_auto_keep_monotonic(struct kvm_vcpu *vcpu,
 		le64_add_cpu(&new->time_esterror_nanosec, ns + 1);
 		le64_add_cpu(&new->time_maxerror_nanosec, ns + 1);
 	}
+	return true;
 }
 
 /* What the guest sees while KVM cannot give it a usable clock. */
@@ -1026,7 +1038,8 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 
 	view = clk;
 	if (rec.valid && rec.monotonic && vc->written_valid)
-		kvm_vmclock_auto_keep_monotonic(vcpu, &vc->written, &clk);
+		kvm_vmclock_catch_up(&vc->written, &clk,
+				     kvm_read_l1_tsc(vcpu, rdtsc()));
 
 	/*
 	 * On failure (memslot gone, page not writable, a VMM that keeps

@@ -540,6 +540,52 @@ static void vmclock_test_tk_changed(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
 }
 
+/* A slower line published later starts where the old one is then. */
+static void vmclock_test_catch_up(struct kunit *test)
+{
+	const u64 h0 = 600 * HOST_TSC_HZ, tick = HOST_TSC_HZ / 250;
+	struct vmclock_abi old, new, slow;
+	u64 period;
+	u128 t;
+
+	vmclock_test_host(&old, HOST_TSC_HZ, h0);
+	old.flags |= cpu_to_le64(VMCLOCK_FLAG_TIME_ESTERROR_VALID);
+	old.time_esterror_nanosec = cpu_to_le64(1000);
+	old.time_maxerror_nanosec = cpu_to_le64(5000);
+
+	/* 100 ppm slower from h0 on: 400 ns behind a 4 ms tick later. */
+	period = le64_to_cpu(old.counter_period_frac_sec);
+	slow = old;
+	slow.counter_period_frac_sec = cpu_to_le64(period - period / 10000);
+
+	new = slow;
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_catch_up(&old, &new, h0 + tick));
+	t = kvm_vmclock_time_at(&old, h0 + tick);
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time_at(&new, h0 + tick) == t);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(new.counter_value), h0 + tick);
+	KUNIT_EXPECT_EQ(test, new.counter_period_frac_sec,
+			slow.counter_period_frac_sec);
+	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 399);
+	KUNIT_EXPECT_LE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 402);
+	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_maxerror_nanosec), 5000 + 399);
+
+	/* A faster line, or the same one, is left alone. */
+	new = old;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&slow, &new, h0 + tick));
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&old, &new, h0 + tick));
+	KUNIT_EXPECT_TRUE(test, !memcmp(&new, &old, sizeof(new)));
+
+	/* Behind by more than a rate change explains (10 ms): left alone. */
+	new = slow;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&old, &new,
+						      h0 + 100 * HOST_TSC_HZ));
+	KUNIT_EXPECT_TRUE(test, !memcmp(&new, &slow, sizeof(new)));
+
+	/* Nothing to keep monotonic with an unreliable line. */
+	old.clock_status = VMCLOCK_STATUS_UNRELIABLE;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&old, &new, h0 + tick));
+}
+
 static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE_PARAM(vmclock_test_ratio, vmclock_ratio_gen_params),
 	KUNIT_CASE(vmclock_test_too_slow),
@@ -552,6 +598,7 @@ static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE(vmclock_test_leap),
 	KUNIT_CASE(vmclock_test_reanchor),
 	KUNIT_CASE(vmclock_test_tk_changed),
+	KUNIT_CASE(vmclock_test_catch_up),
 	{}
 };
 

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,8 @@
 #include <sys/timex.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <asm/barrier.h>
 
 #include "test_util.h"
 #include "kvm_util.h"
@@ -41,7 +44,7 @@
 #define VMCLOCK_GPA		0xc0000000ULL
 #define VMCLOCK_GVA		VMCLOCK_GPA
 
-#define TSC_OFFSET		(1ULL << 40)
+#define TSC_OFFSET		BIT_ULL(40)
 
 /* TAI - UTC since 2017, as an NTP daemon would set it with ADJ_TAI. */
 #define TAI_OFFSET		37
@@ -55,9 +58,10 @@
  * TSC value.  KVM publishes the line the timekeeper steers CLOCK_REALTIME
  * to; the timekeeper's own clock leaves it by its NTP error, which the
  * per-tick mult dithering keeps to about one mult unit per tick, well below
- * a nanosecond, plus up to the rate change times the part of the tick that
- * had passed when the rate changed, until it has worked that off.  Add the
- * truncation of both times to nanoseconds.
+ * a nanosecond (ACCURACY_NS, with the truncation of both times to
+ * nanoseconds).  A rate change adds up to the change times the part of the
+ * tick that had passed, 400 ns for 100 ppm at HZ=250, which the timekeeper
+ * works off slowly (RATE_CHANGE_ERROR_NS).
  */
 #define ACCURACY_NS		50
 #define RATE_CHANGE_ERROR_NS	1000
@@ -177,6 +181,14 @@ struct guest_reading {
 	u8 shift;
 };
 
+/*
+ * The bound for the published clock against host time: ACCURACY_NS until
+ * the test changes the host clock's rate, after which the host clock may
+ * take minutes to converge back onto its NTP line (the timekeeper only
+ * slows down by the rounding of its multiplier when it is ahead).
+ */
+static s64 host_error_ns = ACCURACY_NS;
+
 static struct timex saved_timex;
 static bool timex_saved;
 static int tai_offset_now = TAI_OFFSET;
@@ -212,6 +224,7 @@ static void set_freq_ppm(long ppm_scaled)
 	struct timex tx = { .modes = ADJ_FREQUENCY, .freq = ppm_scaled };
 
 	host_adjtimex(&tx);
+	host_error_ns = RATE_CHANGE_ERROR_NS;
 }
 
 static void set_tai_offset(int tai)
@@ -406,8 +419,10 @@ static void read_published(struct test_vm *t, struct vmclock_abi *out)
 
 	for (i = 0; i < VMCLOCK_READ_MAX_TRIES; i++) {
 		seq = READ_ONCE(clk->seq_count);
+		/* Pairs with KVM's barrier after making seq_count odd. */
 		smp_rmb();
 		memcpy(out, clk, sizeof(*out));
+		/* Pairs with KVM's barrier before making it even again. */
 		smp_rmb();
 		if (!(seq & 1) && seq == READ_ONCE(clk->seq_count))
 			return;
@@ -499,6 +514,29 @@ static double period_change_ppm(u64 before, u8 before_shift, u64 after,
 	return (a / b - 1) * 1e6;
 }
 
+/* A passed sub-test, with the figures it measured. */
+static void __printf(2, 3) test_passed(const char *name, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ksft_test_result_pass("%s: %s", name, buf);
+}
+
+/* One line of benchmark results. */
+static void __printf(2, 3) bench_say(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("bench: %-10s ", what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+}
+
 /* 1. KVM_CHECK_EXTENSION, invalid flags, KVM_SET_VMCLOCK_HOST. */
 static void test_errors(void)
 {
@@ -545,8 +583,9 @@ static void test_errors(void)
 		    r, errno);
 
 	destroy_test_vm(&t);
-	ksft_test_result_pass("errors: CAP 0x%x, %zu bad flag sets and SET_VMCLOCK_HOST in auto mode rejected\n",
-			      want, ARRAY_SIZE(bad));
+	test_passed("errors",
+		    "CAP 0x%x, %zu bad flag sets and SET_VMCLOCK_HOST in auto mode rejected\n",
+		    want, ARRAY_SIZE(bad));
 }
 
 /* 2. What is published for TAI and UTC, synchronized or not. */
@@ -598,7 +637,7 @@ static void test_fields(void)
 		    c.time_esterror_nanosec < NTP_ESTERROR_US * 1000ULL + 1000 &&
 		    maxerr >= NTP_MAXERROR_US * 1000ULL &&
 		    maxerr <= (NTP_MAXERROR_US + 3 * 500) * 1000ULL,
-		    "Error bounds esterror %llu maxerror %llu ns for NTP's %u / %u us",
+		    "Error bounds esterror %llu maxerror %lu ns for NTP's %u / %u us",
 		    c.time_esterror_nanosec, maxerr, NTP_ESTERROR_US,
 		    NTP_MAXERROR_US);
 	TEST_ASSERT(c.counter_period_maxerror_rate_frac_sec,
@@ -625,9 +664,10 @@ static void test_fields(void)
 	destroy_test_vm(&tai);
 	destroy_test_vm(&utc);
 	set_synced(false);
-	ksft_test_result_pass("fields: TAI/UTC, FREERUNNING/SYNCHRONIZED, esterror %u us -> %llu ns, maxerror %u us -> %lu ns\n",
-			      NTP_ESTERROR_US, c.time_esterror_nanosec,
-			      NTP_MAXERROR_US, maxerr);
+	test_passed("fields",
+		    "TAI/UTC, FREERUNNING/SYNCHRONIZED, esterror %u us -> %llu ns, maxerror %u us -> %lu ns\n",
+		    NTP_ESTERROR_US, c.time_esterror_nanosec,
+		    NTP_MAXERROR_US, maxerr);
 }
 
 /* 3. The guest's time agrees with host CLOCK_TAI. */
@@ -647,9 +687,9 @@ static void test_accuracy(void)
 		if (llabs(dev) > llabs(worst))
 			worst = dev;
 	}
-	TEST_ASSERT(llabs(worst) <= ACCURACY_NS,
-		    "The published clock is %ld ns from host CLOCK_TAI at the same TSC (limit %d)",
-		    worst, ACCURACY_NS);
+	TEST_ASSERT(llabs(worst) <= host_error_ns,
+		    "The published clock is %ld ns from host CLOCK_TAI at the same TSC (limit %ld)",
+		    worst, host_error_ns);
 
 	/* What the guest reads lies between host reads around its run. */
 	before = now_ns(CLOCK_TAI);
@@ -662,8 +702,9 @@ static void test_accuracy(void)
 		    r.ns, before, after);
 
 	destroy_test_vm(&t);
-	ksft_test_result_pass("accuracy: published clock vs host CLOCK_TAI at the same TSC: worst %ld ns in 100 samples; guest read %ld ns after the host's read before its run\n",
-			      worst, (s64)(r.ns - before));
+	test_passed("accuracy",
+		    "published clock vs host CLOCK_TAI at the same TSC: worst %ld ns in 100 samples; guest read %ld ns after the host's read before its run\n",
+		    worst, (s64)(r.ns - before));
 }
 
 /*
@@ -726,24 +767,29 @@ static void test_frequency(void)
 
 	/*
 	 * The period is the NTP-adjusted rate: +100 ppm then -200 ppm.  The
-	 * kvmclock runs at the nominal TSC rate, so against host time it is
-	 * 100 ppm slow, then 100 ppm fast; allow 20 ppm for the emulated
-	 * host's timing noise over a second.
+	 * vmclock is on the NTP line at once; host CLOCK_REALTIME, which the
+	 * timekeeper keeps continuous at the rate change, converges to that
+	 * line over the next ticks at up to one multiplier step per tick
+	 * (about 0.2 ppm), so the two may differ in rate by that much in the
+	 * first second.  The kvmclock runs at the nominal TSC rate, so
+	 * against host time it is 100 ppm slow, then 100 ppm fast; allow
+	 * 20 ppm for the emulated host's timing noise over a second.
 	 */
 	TEST_ASSERT(fabs(period_up - FREQ_STEP_PPM) < 1 &&
 		    fabs(period_down + 2 * FREQ_STEP_PPM) < 1,
 		    "Period changed by %+.3f and %+.3f ppm, expected +100 and -200",
 		    period_up, period_down);
-	TEST_ASSERT(fabs(vm_up) < 0.1 && fabs(vm_down) < 0.1,
+	TEST_ASSERT(fabs(vm_up) < 0.5 && fabs(vm_down) < 0.5,
 		    "vmclock drifted from host time by %+.3f / %+.3f ppm", vm_up,
 		    vm_down);
 	TEST_ASSERT(fabs(kvm_up + FREQ_STEP_PPM) < 20 &&
 		    fabs(kvm_down - FREQ_STEP_PPM) < 20,
 		    "kvmclock drifted from host time by %+.1f / %+.1f ppm, expected -100 / +100",
 		    kvm_up, kvm_down);
-	ksft_test_result_pass("frequency: +100 ppm: period %+.3f ppm, vmclock vs host %+.4f ppm, kvmclock vs host %+.1f ppm; -100 ppm: period %+.3f ppm (from +100), vmclock %+.4f ppm, kvmclock %+.1f ppm\n",
-			      period_up, vm_up, kvm_up, period_down, vm_down,
-			      kvm_down);
+	test_passed("frequency",
+		    "+100 ppm: period %+.3f ppm, vmclock vs host %+.4f ppm, kvmclock vs host %+.1f ppm; -100 ppm: period %+.3f ppm (from +100), vmclock %+.4f ppm, kvmclock %+.1f ppm\n",
+		    period_up, vm_up, kvm_up, period_down, vm_down,
+		    kvm_down);
 }
 
 /* Run the guest every STEADY_RUN_US for @ns; return ticks seen meanwhile. */
@@ -794,16 +840,17 @@ static void test_steady(void)
 		    ticks_synced >= MIN_STEADY_TICKS,
 		    "Only %lu and %lu ticks in %d s", ticks_free, ticks_synced,
 		    STEADY_SEC);
-	TEST_ASSERT(llabs(dev_free) <= ACCURACY_NS &&
-		    llabs(dev_synced) <= ACCURACY_NS,
+	TEST_ASSERT(llabs(dev_free) <= host_error_ns &&
+		    llabs(dev_synced) <= host_error_ns,
 		    "Without updates the vmclock strayed %ld / %ld ns from host CLOCK_TAI",
 		    dev_free, dev_synced);
 
 	set_synced(false);
 	destroy_test_vm(&t);
-	ksft_test_result_pass("steady: 0 updates in %d s free-running (%lu ticks) and %d s synchronized (%lu ticks); worst deviation %ld / %ld ns\n",
-			      STEADY_SEC, ticks_free, STEADY_SEC, ticks_synced,
-			      dev_free, dev_synced);
+	test_passed("steady",
+		    "0 updates in %d s free-running (%lu ticks) and %d s synchronized (%lu ticks); worst deviation %ld / %ld ns\n",
+		    STEADY_SEC, ticks_free, STEADY_SEC, ticks_synced,
+		    dev_free, dev_synced);
 }
 
 /*
@@ -839,13 +886,14 @@ static void test_clocksource(void)
 	TEST_ASSERT(r.status == VMCLOCK_READ_OK,
 		    "%lu ms after switching back to tsc the guest still reads %s",
 		    took / 1000000, vmclock_read_status_name(r.status));
-	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= ACCURACY_NS,
+	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= host_error_ns,
 		    "Back on tsc, the vmclock is %ld ns from host time",
 		    published_deviation_ns(&t));
 
 	destroy_test_vm(&t);
-	ksft_test_result_pass("clocksource: %s -> UNRELIABLE at the next entry; tsc -> valid after %lu us\n",
-			      other, took / 1000);
+	test_passed("clocksource",
+		    "%s -> UNRELIABLE at the next entry; tsc -> valid after %lu us\n",
+		    other, took / 1000);
 }
 
 /* 7. A guest reading the clock while the rate changes never goes back. */
@@ -895,8 +943,9 @@ static void test_monotonic(void)
 		    "The reading guest saw only %lu updates for %lu rate changes",
 		    uc->args[4], changes);
 
-	ksft_test_result_pass("monotonic: %lu guest reads across %lu rate changes (%lu updates seen by the guest, %lu written), never backwards\n",
-			      uc->args[0], changes, uc->args[4], updates);
+	test_passed("monotonic",
+		    "%lu guest reads across %lu rate changes (%lu updates seen by the guest, %lu written), never backwards\n",
+		    uc->args[0], changes, uc->args[4], updates);
 	free(uc);
 	destroy_test_vm(&t);
 }
@@ -931,7 +980,7 @@ static void test_steps(void)
 		    "Step forward by 10 s: %lu updates, time_sec moved by %ld s",
 		    vmclock_updates(&t) - u0, jump);
 	assert_flags("step forward", &c1, VMCLOCK_FLAG_TIME_MONOTONIC, 0);
-	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= ACCURACY_NS,
+	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= host_error_ns,
 		    "After the step forward the vmclock is %ld ns from host time",
 		    published_deviation_ns(&t));
 
@@ -939,7 +988,7 @@ static void test_steps(void)
 	run_sync(&t);
 	read_published(&t, &c1);
 	assert_flags("step back", &c1, 0, VMCLOCK_FLAG_TIME_MONOTONIC);
-	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= ACCURACY_NS,
+	TEST_ASSERT(llabs(published_deviation_ns(&t)) <= host_error_ns,
 		    "After the step back the vmclock is %ld ns from host time",
 		    published_deviation_ns(&t));
 
@@ -952,7 +1001,8 @@ static void test_steps(void)
 	set_freq_ppm(0);
 
 	destroy_test_vm(&t);
-	ksft_test_result_pass("steps: +10 s keeps TIME_MONOTONIC, -10 s clears it for that update, the vmclock follows host time\n");
+	test_passed("steps",
+		    "+10 s keeps TIME_MONOTONIC, -10 s clears it for that update, the vmclock follows host time\n");
 }
 
 /* 9. A leap second insertion, as the guests see it in TAI and in UTC. */
@@ -975,58 +1025,70 @@ static void leap_view(struct test_vm *t, struct leap_view *v)
 	v->utc_sec = c.time_sec;
 }
 
+/*
+ * The leap indicator only moves forward through PRE_POS, POS and POST_POS
+ * (in numerical order), and TIME_MONOTONIC stays: the ABI exempts leap
+ * seconds in UTC, and TAI does not jump.
+ */
+static void leap_progress(const char *what, const struct leap_view *v,
+			  u8 *last, bool *seen_pos)
+{
+	TEST_ASSERT((v->leap == VMCLOCK_LEAP_PRE_POS ||
+		     v->leap == VMCLOCK_LEAP_POS ||
+		     v->leap == VMCLOCK_LEAP_POST_POS) && v->leap >= *last,
+		    "%s vmclock: leap_indicator %u after %u", what, v->leap,
+		    *last);
+	TEST_ASSERT(v->flags & VMCLOCK_FLAG_TIME_MONOTONIC,
+		    "%s vmclock: TIME_MONOTONIC dropped at leap_indicator %u (flags 0x%lx)",
+		    what, v->leap, v->flags);
+	*last = v->leap;
+	if (v->leap == VMCLOCK_LEAP_POS)
+		*seen_pos = true;
+}
+
 static void test_leap_second(void)
 {
 	u64 mono0 = now_ns(CLOCK_MONOTONIC), real0 = now_ns(CLOCK_REALTIME);
 	u64 midnight = (real0 / NSEC_PER_SEC / 86400 + 1) * 86400 * NSEC_PER_SEC;
-	bool seen_pos = false, seen_post = false;
+	u8 tai_leap = VMCLOCK_LEAP_PRE_POS, utc_leap = VMCLOCK_LEAP_PRE_POS;
 	struct leap_view v, u, first;
+	bool seen_pos = false;
 	struct test_vm tai, utc;
 	u64 end;
 
 	set_tai_offset(TAI_OFFSET);
-	set_synced(true);
 	create_test_vm(&tai, KVM_VMCLOCK_F_AUTO);
 	create_test_vm(&utc, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
 
+	/* Setting the clock makes it unsynchronized: synchronize it after. */
 	settime_ns(midnight - LEAP_LEAD_NS);
+	set_synced(true);
 	set_status_bits(STA_INS, 0);
 	leap_view(&tai, &first);
 	TEST_ASSERT(first.leap == VMCLOCK_LEAP_PRE_POS,
 		    "STA_INS set: leap_indicator %u, expected PRE_POS", first.leap);
 
 	end = now_ns(CLOCK_MONOTONIC) + LEAP_LEAD_NS + 2 * NSEC_PER_SEC;
-	while (now_ns(CLOCK_MONOTONIC) < end) {
+	do {
+		usleep(50000);
 		leap_view(&tai, &v);
 		leap_view(&utc, &u);
-		TEST_ASSERT(v.leap == u.leap,
-			    "TAI and UTC vmclocks disagree on the leap: %u / %u",
-			    v.leap, u.leap);
-		TEST_ASSERT((v.flags & VMCLOCK_FLAG_TIME_MONOTONIC) &&
-			    (u.flags & VMCLOCK_FLAG_TIME_MONOTONIC),
-			    "TIME_MONOTONIC dropped during the leap second (TAI 0x%lx, UTC 0x%lx)",
-			    v.flags, u.flags);
-		if (v.leap == VMCLOCK_LEAP_POS)
-			seen_pos = true;
-		if (v.leap == VMCLOCK_LEAP_POST_POS) {
-			seen_post = true;
-			break;
-		}
-		TEST_ASSERT(v.leap == VMCLOCK_LEAP_PRE_POS ||
-			    v.leap == VMCLOCK_LEAP_POS,
-			    "Unexpected leap_indicator %u", v.leap);
-		usleep(50000);
-	}
-	TEST_ASSERT(seen_pos && seen_post,
-		    "The guest saw leap_indicator POS: %d, POST_POS: %d",
-		    seen_pos, seen_post);
+		leap_progress("TAI", &v, &tai_leap, &seen_pos);
+		leap_progress("UTC", &u, &utc_leap, &seen_pos);
+	} while ((tai_leap != VMCLOCK_LEAP_POST_POS ||
+		  utc_leap != VMCLOCK_LEAP_POST_POS) &&
+		 now_ns(CLOCK_MONOTONIC) < end);
+	TEST_ASSERT(seen_pos && tai_leap == VMCLOCK_LEAP_POST_POS &&
+		    utc_leap == VMCLOCK_LEAP_POST_POS,
+		    "The guests saw leap_indicator POS: %d, then %u (TAI) / %u (UTC), expected POST_POS",
+		    seen_pos, tai_leap, utc_leap);
 	TEST_ASSERT(v.tai_offset == first.tai_offset - 1 &&
 		    u.tai_offset == first.tai_offset - 1,
 		    "tai_offset_sec after the leap: %d (TAI) / %d (UTC), was %d",
 		    v.tai_offset, u.tai_offset, first.tai_offset);
 	tai_offset_now = TAI_OFFSET + 1;
-	TEST_ASSERT(llabs(published_deviation_ns(&tai)) <= ACCURACY_NS &&
-		    llabs(published_deviation_ns(&utc)) <= ACCURACY_NS,
+	TEST_ASSERT(llabs(published_deviation_ns(&tai)) <= host_error_ns &&
+		    llabs(published_deviation_ns(&utc)) <= host_error_ns,
 		    "After the leap the vmclocks are %ld / %ld ns from host CLOCK_TAI",
 		    published_deviation_ns(&tai), published_deviation_ns(&utc));
 
@@ -1041,8 +1103,9 @@ static void test_leap_second(void)
 	set_tai_offset(TAI_OFFSET);
 	set_synced(false);
 	settime_ns(real0 + now_ns(CLOCK_MONOTONIC) - mono0);
-	ksft_test_result_pass("leap second: PRE_POS -> POS -> POST_POS -> NONE, tai_offset_sec %d -> %d, TIME_MONOTONIC kept in TAI and UTC\n",
-			      first.tai_offset, v.tai_offset);
+	test_passed("leap second",
+		    "PRE_POS -> POS -> POST_POS -> NONE, tai_offset_sec %d -> %d, TIME_MONOTONIC kept in TAI and UTC\n",
+		    first.tai_offset, v.tai_offset);
 }
 
 /*
@@ -1086,9 +1149,10 @@ static double per_minute(u64 n, u64 ns)
 
 static void bench_print(const char *what, const struct bench_result *b)
 {
-	printf("bench: %-10s %6.1f s: %4lu updates (%.2f/min), %6lu ticks = notifier calls (%.0f/min), worst vmclock - host CLOCK_TAI %+ld ns over %lu samples\n",
-	       what, b->ns / 1e9, b->updates, per_minute(b->updates, b->ns),
-	       b->ticks, per_minute(b->ticks, b->ns), b->worst_dev, b->samples);
+	bench_say(what,
+		  "%6.1f s: %4lu updates (%.2f/min), %6lu ticks = notifier calls (%.0f/min), worst vmclock - host CLOCK_TAI %+ld ns over %lu samples\n",
+		  b->ns / 1e9, b->updates, per_minute(b->updates, b->ns),
+		  b->ticks, per_minute(b->ticks, b->ns), b->worst_dev, b->samples);
 }
 
 static void benchmark(u64 seconds)
@@ -1111,9 +1175,10 @@ static void benchmark(u64 seconds)
 	kvmclock_drift = (s64)(d1.clock - d0.clock) -
 			 (s64)(d1.realtime - d0.realtime);
 	bench_print("steady", &steady);
-	printf("bench: steady     kvmclock - host CLOCK_REALTIME moved by %+ld ns in %.1f s (%+.3f ppm)\n",
-	       kvmclock_drift, (d1.realtime - d0.realtime) / 1e9,
-	       kvmclock_drift * 1e6 / (d1.realtime - d0.realtime));
+	bench_say("steady",
+		  "kvmclock - host CLOCK_REALTIME moved by %+ld ns in %.1f s (%+.3f ppm)\n",
+		  kvmclock_drift, (d1.realtime - d0.realtime) / 1e9,
+		  kvmclock_drift * 1e6 / (d1.realtime - d0.realtime));
 
 	/*
 	 * The kernel PLL slews a 50 ms offset with ntpd's usual time constant:
