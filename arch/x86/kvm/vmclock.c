@@ -281,6 +281,15 @@ static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
  */
 #define VMCLOCK_AUTO_MAX_CATCHUP_NS	(NSEC_PER_SEC / 100 / 10)
 
+/*
+ * A slewed line (see kvm_vmclock_catch_up()) meets the NTP line after this
+ * long.  That is at most 500 ppm slower, the rate at which adjtime() slews
+ * the host clock itself, for the largest difference absorbed.  Two seconds
+ * are more than the one between the tick length changes of the kernel PLL,
+ * so that a PLL slewing the host clock does not cause more updates.
+ */
+#define VMCLOCK_AUTO_SLEW_NS		(2 * NSEC_PER_SEC)
+
 /* What a host clock line is computed from. */
 struct kvm_vmclock_tk {
 	bool tsc;
@@ -794,42 +803,76 @@ static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
  * TSC).  Rate changes start at the host's last tick (the NTP line is
  * continuous there), so a slower rate is behind the old line by the rate
  * change times the time since that tick, a few hundred nanoseconds for a
- * 100 ppm step: start @new at the old line's time at @now instead, as the
- * timekeeper itself does for the host clock, and add the difference to the
- * error bounds.  Returns true if @new was moved.
+ * 100 ppm step.  The timekeeper keeps CLOCK_REALTIME continuous and works
+ * such a difference off over the next ticks; do the same with a line: start
+ * @new at the old line's time at @now, slower than the NTP line by the
+ * difference over VMCLOCK_AUTO_SLEW_NS, and add the difference to the error
+ * bounds.  Returns how long, in ns, the slewed line takes to meet the NTP
+ * line, after which it must be replaced by it; 0 if @new was left as it is.
  */
-static bool kvm_vmclock_catch_up(const struct vmclock_abi *old,
-				 struct vmclock_abi *new, u64 now)
+static u64 kvm_vmclock_catch_up(const struct vmclock_abi *old,
+				struct vmclock_abi *new, u64 now)
 {
 	u128 t_old, t_new;
-	u64 ns;
+	u64 ns, period;
 
 	if (old->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
 	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
 	    old->time_type != new->time_type)
-		return false;
+		return 0;
 
 	t_old = kvm_vmclock_time_at(old, now);
 	t_new = kvm_vmclock_time_at(new, now);
 	if (t_new >= t_old)
-		return false;
+		return 0;
 
 	/*
 	 * More than a rate change can explain (e.g. the guest TSC was moved):
 	 * the old line says nothing about the new one.
 	 */
-	ns = ((t_old - t_new) * NSEC_PER_SEC) >> 64;
+	ns = (((t_old - t_new) * NSEC_PER_SEC) >> 64) + 1;
 	if (ns > VMCLOCK_AUTO_MAX_CATCHUP_NS)
-		return false;
+		return 0;
+
+	period = le64_to_cpu(new->counter_period_frac_sec);
+	period -= mul_u64_u64_div_u64(period, ns, VMCLOCK_AUTO_SLEW_NS);
 
 	new->counter_value = cpu_to_le64(now);
+	new->counter_period_frac_sec = cpu_to_le64(period);
 	kvm_vmclock_set_time(new, t_old);
 
 	if (le64_to_cpu(new->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID) {
-		le64_add_cpu(&new->time_esterror_nanosec, ns + 1);
-		le64_add_cpu(&new->time_maxerror_nanosec, ns + 1);
+		le64_add_cpu(&new->time_esterror_nanosec, ns);
+		le64_add_cpu(&new->time_maxerror_nanosec, ns);
 	}
-	return true;
+	return VMCLOCK_AUTO_SLEW_NS;
+}
+
+/* A slewed line met the NTP line: replace it, see kvm_vmclock_update(). */
+static void kvm_vmclock_slew_work_fn(struct work_struct *work)
+{
+	struct kvm *kvm = container_of(to_delayed_work(work), struct kvm,
+				       arch.vmclock.slew_work);
+
+	kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+}
+
+/*
+ * Whether guest memory holds a slewed line that has met the NTP line and
+ * must be replaced by it.
+ */
+static bool kvm_vmclock_slew_done(struct kvm_vmclock_state *vc)
+{
+	return vc->slew_end && ktime_get_ns() >= vc->slew_end;
+}
+
+/* Replace the slewed line once it met the NTP line, a little later. */
+static void kvm_vmclock_slew_start(struct kvm_vmclock_state *vc, u64 slew_ns)
+{
+	slew_ns += slew_ns / 8 + NSEC_PER_MSEC;
+	vc->slew_end = ktime_get_ns() + slew_ns;
+	mod_delayed_work(system_long_wq, &vc->slew_work,
+			 nsecs_to_jiffies(slew_ns) + 1);
 }
 
 /* What the guest sees while KVM cannot give it a usable clock. */
@@ -1020,7 +1063,7 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
 	struct kvm_vmclock_auto_rec rec = {};
 	struct vmclock_abi clk, view;
-	u64 gen;
+	u64 gen, slew_ns;
 
 	mutex_lock(&vc->lock);
 	if (!vc->mode)
@@ -1033,13 +1076,14 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	/* A memslot update may have put different memory behind the gpa. */
 	gen = kvm_memslots(kvm)->generation;
 	if (vc->written_valid && vc->written_gen == gen &&
-	    !memcmp(&clk, &vc->view, sizeof(clk)))
+	    !memcmp(&clk, &vc->view, sizeof(clk)) && !kvm_vmclock_slew_done(vc))
 		goto written;
 
 	view = clk;
+	slew_ns = 0;
 	if (rec.valid && rec.monotonic && vc->written_valid)
-		kvm_vmclock_catch_up(&vc->written, &clk,
-				     kvm_read_l1_tsc(vcpu, rdtsc()));
+		slew_ns = kvm_vmclock_catch_up(&vc->written, &clk,
+					       kvm_read_l1_tsc(vcpu, rdtsc()));
 
 	/*
 	 * On failure (memslot gone, page not writable, a VMM that keeps
@@ -1055,6 +1099,9 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	vc->written_gen = gen;
 	vc->written_valid = true;
 	vc->clear_tail = false;
+	vc->slew_end = 0;
+	if (slew_ns)
+		kvm_vmclock_slew_start(vc, slew_ns);
 	kvm->stat.vmclock_updates++;
 written:
 	if (rec.valid) {
@@ -1154,6 +1201,7 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 	if (vc->mode & KVM_VMCLOCK_F_AUTO)
 		atomic_inc(&kvm_vmclock_auto_vms);
 	vc->written_valid = false;
+	vc->slew_end = 0;
 	vc->auto_written = false;
 	WRITE_ONCE(vc->auto_seen_gen, 0);
 	mutex_unlock(&vc->lock);
@@ -1245,6 +1293,14 @@ int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp)
 void kvm_vmclock_init_vm(struct kvm *kvm)
 {
 	mutex_init(&kvm->arch.vmclock.lock);
+	INIT_DELAYED_WORK(&kvm->arch.vmclock.slew_work,
+			  kvm_vmclock_slew_work_fn);
+}
+
+/* Before the vCPUs go away: the slew work makes requests to them. */
+void kvm_vmclock_pre_destroy_vm(struct kvm *kvm)
+{
+	cancel_delayed_work_sync(&kvm->arch.vmclock.slew_work);
 }
 
 void kvm_vmclock_destroy_vm(struct kvm *kvm)

@@ -13,6 +13,7 @@ struct timekeeper;
 
 #ifdef CONFIG_KVM_VMCLOCK
 void kvm_vmclock_init_vm(struct kvm *kvm);
+void kvm_vmclock_pre_destroy_vm(struct kvm *kvm);
 void kvm_vmclock_destroy_vm(struct kvm *kvm);
 int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp);
 int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp);
@@ -49,6 +50,10 @@ static inline void kvm_vmclock_enter_guest(struct kvm_vcpu *vcpu)
 }
 #else
 static inline void kvm_vmclock_init_vm(struct kvm *kvm)
+{
+}
+
+static inline void kvm_vmclock_pre_destroy_vm(struct kvm *kvm)
 {
 }
 

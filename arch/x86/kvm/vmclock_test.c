@@ -540,12 +540,17 @@ static void vmclock_test_tk_changed(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, kvm_vmclock_tk_changed(&old, &new));
 }
 
-/* A slower line published later starts where the old one is then. */
+/*
+ * A slower line published later starts where the old one is then, and
+ * slews to meet the new line.
+ */
 static void vmclock_test_catch_up(struct kunit *test)
 {
 	const u64 h0 = 600 * HOST_TSC_HZ, tick = HOST_TSC_HZ / 250;
+	const u64 meet = h0 + tick + 2 * HOST_TSC_HZ;
+	const u128 one_ns = VMCLOCK_NSEC_FRAC;
 	struct vmclock_abi old, new, slow;
-	u64 period;
+	u64 period, slew_ns;
 	u128 t;
 
 	vmclock_test_host(&old, HOST_TSC_HZ, h0);
@@ -559,31 +564,41 @@ static void vmclock_test_catch_up(struct kunit *test)
 	slow.counter_period_frac_sec = cpu_to_le64(period - period / 10000);
 
 	new = slow;
-	KUNIT_EXPECT_TRUE(test, kvm_vmclock_catch_up(&old, &new, h0 + tick));
+	slew_ns = kvm_vmclock_catch_up(&old, &new, h0 + tick);
+	KUNIT_EXPECT_EQ(test, slew_ns, VMCLOCK_AUTO_SLEW_NS);
 	t = kvm_vmclock_time_at(&old, h0 + tick);
 	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time_at(&new, h0 + tick) == t);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(new.counter_value), h0 + tick);
-	KUNIT_EXPECT_EQ(test, new.counter_period_frac_sec,
-			slow.counter_period_frac_sec);
-	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 399);
+	/* Slower than the new line, until it meets it two seconds later. */
+	KUNIT_EXPECT_LT(test, le64_to_cpu(new.counter_period_frac_sec),
+			le64_to_cpu(slow.counter_period_frac_sec));
+	KUNIT_EXPECT_TRUE(test,
+			  vmclock_test_abs_diff(kvm_vmclock_time_at(&new, meet),
+						kvm_vmclock_time_at(&slow, meet)) <
+			  2 * one_ns);
+	/* 400 ns behind, added to the error bounds. */
+	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 400);
 	KUNIT_EXPECT_LE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 402);
-	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_maxerror_nanosec), 5000 + 399);
+	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_maxerror_nanosec), 5000 + 400);
+
+	/* Once met, the new line itself is not behind the slewed one. */
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&new, &slow, meet + tick), 0);
 
 	/* A faster line, or the same one, is left alone. */
 	new = old;
-	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&slow, &new, h0 + tick));
-	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&old, &new, h0 + tick));
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&slow, &new, h0 + tick), 0);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new, h0 + tick), 0);
 	KUNIT_EXPECT_TRUE(test, !memcmp(&new, &old, sizeof(new)));
 
 	/* Behind by more than a rate change explains (10 ms): left alone. */
 	new = slow;
-	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&old, &new,
-						      h0 + 100 * HOST_TSC_HZ));
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new,
+						   h0 + 100 * HOST_TSC_HZ), 0);
 	KUNIT_EXPECT_TRUE(test, !memcmp(&new, &slow, sizeof(new)));
 
 	/* Nothing to keep monotonic with an unreliable line. */
 	old.clock_status = VMCLOCK_STATUS_UNRELIABLE;
-	KUNIT_EXPECT_FALSE(test, kvm_vmclock_catch_up(&old, &new, h0 + tick));
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new, h0 + tick), 0);
 }
 
 static struct kunit_case vmclock_test_cases_list[] = {

@@ -53,6 +53,15 @@
 #define PPM(x)			((long)(x) * 65536)
 #define FREQ_STEP_PPM		100
 
+/* From +100 to -100 ppm: (1 - 100e-6) / (1 + 100e-6) - 1. */
+#define NTP_DOWN_PPM		(-199.98000199980002)
+
+/*
+ * KVM slews a line that would start behind the guest's for 2 s (plus an
+ * eighth, plus a millisecond); freq_step() spends one of them.
+ */
+#define SLEW_DONE_US		1600000
+
 /*
  * How far the published clock may be from host CLOCK_REALTIME at the same
  * TSC value.  KVM publishes the line the timekeeper steers CLOCK_REALTIME
@@ -755,13 +764,35 @@ static void freq_step(struct test_vm *t, long ppm, double *period_ppm,
 static void test_frequency(void)
 {
 	double period_up, vm_up, kvm_up, period_down, vm_down, kvm_down;
+	struct vmclock_abi c_up, c_down;
+	double period_final;
 	struct test_vm t;
+	u64 updates;
 
 	set_tai_offset(TAI_OFFSET);
 	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
 
 	freq_step(&t, FREQ_STEP_PPM, &period_up, &vm_up, &kvm_up);
+	read_published(&t, &c_up);
 	freq_step(&t, -FREQ_STEP_PPM, &period_down, &vm_down, &kvm_down);
+
+	/*
+	 * The slower line started behind the one the guest had, so KVM
+	 * slewed to it over two seconds, then publishes the NTP line itself,
+	 * once: -200 ppm from the +100 ppm line, exactly.
+	 */
+	updates = vmclock_updates(&t);
+	usleep(SLEW_DONE_US);
+	run_sync(&t);
+	read_published(&t, &c_down);
+	period_final = period_change_ppm(c_up.counter_period_frac_sec,
+					 c_up.counter_period_shift,
+					 c_down.counter_period_frac_sec,
+					 c_down.counter_period_shift);
+	TEST_ASSERT(vmclock_updates(&t) == updates + 1 &&
+		    fabs(period_final - NTP_DOWN_PPM) < 0.001,
+		    "After the slew: %lu more updates, period %+.4f ppm from the +100 ppm line, expected 1 and %+.4f",
+		    vmclock_updates(&t) - updates, period_final, NTP_DOWN_PPM);
 	set_freq_ppm(0);
 	destroy_test_vm(&t);
 
@@ -787,9 +818,9 @@ static void test_frequency(void)
 		    "kvmclock drifted from host time by %+.1f / %+.1f ppm, expected -100 / +100",
 		    kvm_up, kvm_down);
 	test_passed("frequency",
-		    "+100 ppm: period %+.3f ppm, vmclock vs host %+.4f ppm, kvmclock vs host %+.1f ppm; -100 ppm: period %+.3f ppm (from +100), vmclock %+.4f ppm, kvmclock %+.1f ppm\n",
-		    period_up, vm_up, kvm_up, period_down, vm_down,
-		    kvm_down);
+		    "+100 ppm: period %+.3f ppm, vmclock vs host %+.4f ppm, kvmclock vs host %+.1f ppm; -100 ppm: period %+.3f ppm (from +100, slewing), %+.4f ppm after the slew, vmclock %+.4f ppm, kvmclock %+.1f ppm\n",
+		    period_up, vm_up, kvm_up, period_down, period_final,
+		    vm_down, kvm_down);
 }
 
 /* Run the guest every STEADY_RUN_US for @ns; return ticks seen meanwhile. */
@@ -1119,27 +1150,43 @@ struct bench_result {
 	u64 updates;
 	s64 worst_dev;
 	u64 samples;
+	u64 guest_reads;
+	u64 guest_backwards;
 };
 
+/*
+ * With the guest reading its clock all along, as a guest that uses it
+ * would, so that updates reach it as fast as they do in production, sample
+ * the published clock against host time ten times a second.
+ */
 static void bench_phase(struct test_vm *t, u64 ns, struct bench_result *b)
 {
 	u64 start = now_ns(CLOCK_MONOTONIC), end = start + ns;
 	u64 j0 = host_jiffies(), u0 = vmclock_updates(t);
+	bool *stop = addr_gva2hva(t->vm, (gva_t)&guest_stop);
+	pthread_t thread;
+	struct ucall *uc;
 	s64 dev;
 
 	b->worst_dev = 0;
 	b->samples = 0;
+	WRITE_ONCE(*stop, false);
+	pthread_create(&thread, NULL, reader_thread, t);
 	while (now_ns(CLOCK_MONOTONIC) < end) {
-		run_sync(t);
+		usleep(100000);
 		dev = published_deviation_ns(t);
 		if (llabs(dev) > llabs(b->worst_dev))
 			b->worst_dev = dev;
 		b->samples++;
-		usleep(100000);
 	}
+	WRITE_ONCE(*stop, true);
+	pthread_join(thread, (void **)&uc);
 	b->ns = now_ns(CLOCK_MONOTONIC) - start;
 	b->ticks = host_jiffies() - j0;
 	b->updates = vmclock_updates(t) - u0;
+	b->guest_reads = uc->args[0];
+	b->guest_backwards = uc->args[2];
+	free(uc);
 }
 
 static double per_minute(u64 n, u64 ns)
@@ -1150,9 +1197,10 @@ static double per_minute(u64 n, u64 ns)
 static void bench_print(const char *what, const struct bench_result *b)
 {
 	bench_say(what,
-		  "%6.1f s: %4lu updates (%.2f/min), %6lu ticks = notifier calls (%.0f/min), worst vmclock - host CLOCK_TAI %+ld ns over %lu samples\n",
+		  "%6.1f s: %4lu updates (%.2f/min), %6lu ticks = notifier calls (%.0f/min), worst vmclock - host CLOCK_TAI %+ld ns over %lu samples; %lu guest reads, %lu backwards\n",
 		  b->ns / 1e9, b->updates, per_minute(b->updates, b->ns),
-		  b->ticks, per_minute(b->ticks, b->ns), b->worst_dev, b->samples);
+		  b->ticks, per_minute(b->ticks, b->ns), b->worst_dev, b->samples,
+		  b->guest_reads, b->guest_backwards);
 }
 
 static void benchmark(u64 seconds)
