@@ -692,7 +692,7 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
 	}
 	line->clk = clk;
 	line->tai_offset = new.tai_offset;
-	line->gen++;
+	WRITE_ONCE(line->gen, line->gen + 1);
 	write_seqcount_end(&kvm_vmclock_host.seq);
 
 	*old = new;
@@ -711,7 +711,8 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
  */
 void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu)
 {
-	if (READ_ONCE(vcpu->kvm->arch.vmclock.auto_seen_gen) !=
+	/* Pairs with the release in kvm_vmclock_update(). */
+	if (smp_load_acquire(&vcpu->kvm->arch.vmclock.auto_seen_gen) !=
 	    READ_ONCE(kvm_vmclock_host.line.gen))
 		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
 }
@@ -798,6 +799,21 @@ static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
 }
 
 /*
+ * The time @clk gives at @counter, as TAI if it is UTC with a valid TAI
+ * offset, so that a leap second insertion does not count as going back.
+ */
+static u128 kvm_vmclock_tai_at(const struct vmclock_abi *clk, u64 counter)
+{
+	u128 t = kvm_vmclock_time_at(clk, counter);
+	s64 utc_minus_tai = (s16)le16_to_cpu(clk->tai_offset_sec);
+
+	if (clk->time_type == VMCLOCK_TIME_UTC &&
+	    (le64_to_cpu(clk->flags) & VMCLOCK_FLAG_TAI_OFFSET_VALID))
+		t -= (u128)utc_minus_tai << 64;
+	return t;
+}
+
+/*
  * In auto mode, a new line must not give a time behind what the guest may
  * have read from the old one @old, which it may have done until @now (guest
  * TSC).  Rate changes start at the host's last tick (the NTP line is
@@ -808,38 +824,42 @@ static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
  * @new at the old line's time at @now, slower than the NTP line by the
  * difference over VMCLOCK_AUTO_SLEW_NS, and add the difference to the error
  * bounds.  Returns how long, in ns, the slewed line takes to meet the NTP
- * line, after which it must be replaced by it; 0 if @new was left as it is.
+ * line, after which it must be replaced by it; 0 if @new was not moved.
+ * A new line that is further behind than a rate change can explain does
+ * not claim VMCLOCK_FLAG_TIME_MONOTONIC.
  */
 static u64 kvm_vmclock_catch_up(const struct vmclock_abi *old,
 				struct vmclock_abi *new, u64 now)
 {
-	u128 t_old, t_new;
+	u128 t_old, t_new, behind;
 	u64 ns, period;
 
 	if (old->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
-	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
-	    old->time_type != new->time_type)
+	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE)
 		return 0;
 
-	t_old = kvm_vmclock_time_at(old, now);
-	t_new = kvm_vmclock_time_at(new, now);
+	t_old = kvm_vmclock_tai_at(old, now);
+	t_new = kvm_vmclock_tai_at(new, now);
 	if (t_new >= t_old)
 		return 0;
 
 	/*
-	 * More than a rate change can explain (e.g. the guest TSC was moved):
-	 * the old line says nothing about the new one.
+	 * More than a rate change can explain (e.g. the guest TSC was moved,
+	 * or the VMM had written something else): do not claim monotonic.
 	 */
-	ns = (((t_old - t_new) * NSEC_PER_SEC) >> 64) + 1;
-	if (ns > VMCLOCK_AUTO_MAX_CATCHUP_NS)
+	behind = t_old - t_new;
+	if (behind > (u128)VMCLOCK_AUTO_MAX_CATCHUP_NS * VMCLOCK_NSEC_FRAC) {
+		new->flags &= ~cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC);
 		return 0;
+	}
+	ns = ((behind * NSEC_PER_SEC) >> 64) + 1;
 
 	period = le64_to_cpu(new->counter_period_frac_sec);
 	period -= mul_u64_u64_div_u64(period, ns, VMCLOCK_AUTO_SLEW_NS);
 
+	kvm_vmclock_set_time(new, kvm_vmclock_time_at(new, now) + behind);
 	new->counter_value = cpu_to_le64(now);
 	new->counter_period_frac_sec = cpu_to_le64(period);
-	kvm_vmclock_set_time(new, t_old);
 
 	if (le64_to_cpu(new->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID) {
 		le64_add_cpu(&new->time_esterror_nanosec, ns);
@@ -869,10 +889,10 @@ static bool kvm_vmclock_slew_done(struct kvm_vmclock_state *vc)
 /* Replace the slewed line once it met the NTP line, a little later. */
 static void kvm_vmclock_slew_start(struct kvm_vmclock_state *vc, u64 slew_ns)
 {
-	slew_ns += slew_ns / 8 + NSEC_PER_MSEC;
 	vc->slew_end = ktime_get_ns() + slew_ns;
+	/* nsecs_to_jiffies() rounds down, and the current jiffy is partly over. */
 	mod_delayed_work(system_long_wq, &vc->slew_work,
-			 nsecs_to_jiffies(slew_ns) + 1);
+			 nsecs_to_jiffies(slew_ns + slew_ns / 8 + NSEC_PER_MSEC) + 2);
 }
 
 /* What the guest sees while KVM cannot give it a usable clock. */
@@ -994,8 +1014,16 @@ static int kvm_vmclock_clear_tail(struct kvm_vmclock_state *vc)
 	return clear_user(tail, vc->size - sizeof(struct vmclock_abi)) ? -EFAULT : 0;
 }
 
+/* What an auto mode write keeps TIME_MONOTONIC with, see kvm_vmclock_catch_up(). */
+struct kvm_vmclock_prev {
+	struct kvm_vcpu *vcpu;		/* For the guest TSC. */
+	const struct vmclock_abi *clk;	/* In guest memory until now. */
+	u64 slew_ns;			/* Out: how long @clk slews, or 0. */
+};
+
 static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
-			       const struct vmclock_abi *clk)
+			       struct vmclock_abi *clk,
+			       struct kvm_vmclock_prev *prev)
 {
 	struct gfn_to_hva_cache *ghc = &vc->ghc;
 	__le32 raw;
@@ -1016,6 +1044,15 @@ static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
 	r = kvm_vmclock_begin_write(kvm, ghc, le32_to_cpu(raw), &odd);
 	if (r)
 		return r;
+
+	/*
+	 * Guests read the old line until seq_count went odd: only now is the
+	 * time at which the new line must not be behind it.
+	 */
+	if (prev)
+		prev->slew_ns = kvm_vmclock_catch_up(prev->clk, clk,
+						     kvm_read_l1_tsc(prev->vcpu,
+								     rdtsc()));
 
 	/* Pairs with the reader's rmb() after reading seq_count. */
 	smp_wmb();
@@ -1040,12 +1077,15 @@ static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
  * fields were written, the result may be a mix of both: write again.
  */
 static int kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
-			     const struct vmclock_abi *clk)
+			     const struct vmclock_abi *view,
+			     struct vmclock_abi *clk,
+			     struct kvm_vmclock_prev *prev)
 {
 	int i, r;
 
 	for (i = 0; i < VMCLOCK_WRITE_RETRIES; i++) {
-		r = __kvm_vmclock_write(kvm, vc, clk);
+		*clk = *view;
+		r = __kvm_vmclock_write(kvm, vc, clk, prev);
 		if (r != -EAGAIN)
 			return r;
 	}
@@ -1062,36 +1102,35 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	struct kvm *kvm = vcpu->kvm;
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
 	struct kvm_vmclock_auto_rec rec = {};
+	struct kvm_vmclock_prev prev;
 	struct vmclock_abi clk, view;
-	u64 gen, slew_ns;
+	bool monotonic;
+	u64 gen;
 
 	mutex_lock(&vc->lock);
 	if (!vc->mode)
 		goto out;
 
-	kvm_vmclock_guest_view(kvm, vc, &clk, &rec);
-	/* Even if the write below fails: see kvm_vmclock_auto_check(). */
-	WRITE_ONCE(vc->auto_seen_gen, rec.gen);
+	kvm_vmclock_guest_view(kvm, vc, &view, &rec);
 
 	/* A memslot update may have put different memory behind the gpa. */
 	gen = kvm_memslots(kvm)->generation;
 	if (vc->written_valid && vc->written_gen == gen &&
-	    !memcmp(&clk, &vc->view, sizeof(clk)) && !kvm_vmclock_slew_done(vc))
+	    !memcmp(&view, &vc->view, sizeof(view)) &&
+	    !kvm_vmclock_slew_done(vc))
 		goto written;
-
-	view = clk;
-	slew_ns = 0;
-	if (rec.valid && rec.monotonic && vc->written_valid)
-		slew_ns = kvm_vmclock_catch_up(&vc->written, &clk,
-					       kvm_read_l1_tsc(vcpu, rdtsc()));
 
 	/*
 	 * On failure (memslot gone, page not writable, a VMM that keeps
 	 * seq_count busy) give up until the next trigger, e.g. the memslot
 	 * update that makes the memory usable again.
 	 */
+	prev.vcpu = vcpu;
+	prev.clk = &vc->written;
+	prev.slew_ns = 0;
+	monotonic = rec.valid && rec.monotonic && vc->written_valid;
 	vc->written_valid = false;
-	if (kvm_vmclock_write(kvm, vc, &clk))
+	if (kvm_vmclock_write(kvm, vc, &view, &clk, monotonic ? &prev : NULL))
 		goto out;
 
 	vc->written = clk;
@@ -1100,8 +1139,8 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	vc->written_valid = true;
 	vc->clear_tail = false;
 	vc->slew_end = 0;
-	if (slew_ns)
-		kvm_vmclock_slew_start(vc, slew_ns);
+	if (prev.slew_ns)
+		kvm_vmclock_slew_start(vc, prev.slew_ns);
 	kvm->stat.vmclock_updates++;
 written:
 	if (rec.valid) {
@@ -1111,6 +1150,12 @@ written:
 		vc->auto_steps = rec.steps;
 	}
 out:
+	/*
+	 * Also if the write failed: see kvm_vmclock_auto_check().  After the
+	 * write, so that a vCPU that finds it up to date finds the new line
+	 * in guest memory.
+	 */
+	smp_store_release(&vc->auto_seen_gen, rec.gen);
 	mutex_unlock(&vc->lock);
 }
 
@@ -1186,6 +1231,15 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 	}
 
 	mutex_lock(&vc->lock);
+	/*
+	 * At the same place, guest memory still holds what KVM wrote last,
+	 * which the next line in auto mode must stay monotonic with.
+	 */
+	if (cfg.gpa != KVM_VMCLOCK_GPA_DISABLED &&
+	    (cfg.gpa != vc->ghc.gpa || cfg.size != vc->size))
+		vc->written_valid = false;
+	/* Write at the next update, whatever it is. */
+	memset(&vc->view, 0, sizeof(vc->view));
 	if (vc->mode & KVM_VMCLOCK_F_AUTO)
 		atomic_dec(&kvm_vmclock_auto_vms);
 	if (cfg.gpa == KVM_VMCLOCK_GPA_DISABLED) {
@@ -1200,7 +1254,6 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 	}
 	if (vc->mode & KVM_VMCLOCK_F_AUTO)
 		atomic_inc(&kvm_vmclock_auto_vms);
-	vc->written_valid = false;
 	vc->slew_end = 0;
 	vc->auto_written = false;
 	WRITE_ONCE(vc->auto_seen_gen, 0);

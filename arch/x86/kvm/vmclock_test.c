@@ -590,11 +590,28 @@ static void vmclock_test_catch_up(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new, h0 + tick), 0);
 	KUNIT_EXPECT_TRUE(test, !memcmp(&new, &old, sizeof(new)));
 
-	/* Behind by more than a rate change explains (10 ms): left alone. */
+	/*
+	 * Behind by more than a rate change explains (10 ms): not moved, and
+	 * not monotonic.
+	 */
 	new = slow;
 	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new,
 						   h0 + 100 * HOST_TSC_HZ), 0);
+	KUNIT_EXPECT_FALSE(test, le64_to_cpu(new.flags) &
+			   VMCLOCK_FLAG_TIME_MONOTONIC);
+	new.flags = slow.flags;
 	KUNIT_EXPECT_TRUE(test, !memcmp(&new, &slow, sizeof(new)));
+
+	/* A leap second insertion in UTC: one second back, but not in TAI. */
+	old.time_type = VMCLOCK_TIME_UTC;
+	old.tai_offset_sec = cpu_to_le16((u16)-37);
+	old.flags |= cpu_to_le64(VMCLOCK_FLAG_TAI_OFFSET_VALID);
+	new = old;
+	new.tai_offset_sec = cpu_to_le16((u16)-38);
+	le64_add_cpu(&new.time_sec, -1);
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new, h0 + tick), 0);
+	KUNIT_EXPECT_TRUE(test, le64_to_cpu(new.flags) &
+			  VMCLOCK_FLAG_TIME_MONOTONIC);
 
 	/* Nothing to keep monotonic with an unreliable line. */
 	old.clock_status = VMCLOCK_STATUS_UNRELIABLE;
