@@ -1104,7 +1104,7 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	struct kvm_vmclock_auto_rec rec = {};
 	struct kvm_vmclock_prev prev;
 	struct vmclock_abi clk, view;
-	bool monotonic;
+	bool keep_monotonic;
 	u64 gen;
 
 	mutex_lock(&vc->lock);
@@ -1120,17 +1120,20 @@ void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 	    !kvm_vmclock_slew_done(vc))
 		goto written;
 
+	/* In auto mode, stay monotonic with what guest memory holds. */
+	prev.vcpu = vcpu;
+	prev.clk = &vc->written;
+	prev.slew_ns = 0;
+	keep_monotonic = rec.valid && rec.monotonic && vc->written_valid;
+
 	/*
 	 * On failure (memslot gone, page not writable, a VMM that keeps
 	 * seq_count busy) give up until the next trigger, e.g. the memslot
 	 * update that makes the memory usable again.
 	 */
-	prev.vcpu = vcpu;
-	prev.clk = &vc->written;
-	prev.slew_ns = 0;
-	monotonic = rec.valid && rec.monotonic && vc->written_valid;
 	vc->written_valid = false;
-	if (kvm_vmclock_write(kvm, vc, &view, &clk, monotonic ? &prev : NULL))
+	if (kvm_vmclock_write(kvm, vc, &view, &clk,
+			      keep_monotonic ? &prev : NULL))
 		goto out;
 
 	vc->written = clk;
