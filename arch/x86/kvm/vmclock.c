@@ -562,6 +562,26 @@ static void kvm_vmclock_reanchor(const struct vmclock_abi *old, s32 old_tai,
 	*utc_back = !leap_insert && t_new + slack < t_old;
 }
 
+/*
+ * Whether @new describes the same clock as @old: the same fields, but for
+ * the anchor, and at @new's anchor @old gives @new's time up to rounding.
+ */
+static bool kvm_vmclock_same_line(const struct vmclock_abi *old,
+				  const struct vmclock_abi *new)
+{
+	u64 counter = le64_to_cpu(new->counter_value);
+	u128 t_old = kvm_vmclock_time_at(old, counter);
+	u128 t_new = kvm_vmclock_time(new);
+	struct vmclock_abi moved = *old;
+
+	if (max(t_old, t_new) - min(t_old, t_new) > VMCLOCK_NSEC_FRAC)
+		return false;
+
+	moved.counter_value = new->counter_value;
+	kvm_vmclock_set_time(&moved, t_new);
+	return !memcmp(&moved, new, sizeof(moved));
+}
+
 /* The host clock line for @tk, in the host TSC domain, in TAI. */
 static void kvm_vmclock_tk_line(const struct kvm_vmclock_tk *tk,
 				struct vmclock_abi *clk)
@@ -673,6 +693,17 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
 		return;
 
 	kvm_vmclock_tk_line(&new, &clk);
+
+	/*
+	 * Some changes do not show in the vmclock, e.g. the leap second state
+	 * going back to TIME_OK after the leap indicator was cleared: the
+	 * guests keep the line they have.
+	 */
+	if (line->gen && !new.was_set &&
+	    kvm_vmclock_same_line(&line->clk, &clk)) {
+		*old = new;
+		return;
+	}
 
 	write_seqcount_begin(&kvm_vmclock_host.seq);
 	if (clk.clock_status == VMCLOCK_STATUS_UNRELIABLE) {

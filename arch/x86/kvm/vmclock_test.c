@@ -618,6 +618,29 @@ static void vmclock_test_catch_up(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new, h0 + tick), 0);
 }
 
+/* A line moved to another anchor on itself is the same line. */
+static void vmclock_test_same_line(struct kunit *test)
+{
+	const u64 h0 = 600 * HOST_TSC_HZ, h1 = h0 + 3 * HOST_TSC_HZ;
+	struct vmclock_abi a, b;
+
+	vmclock_test_host(&a, HOST_TSC_HZ, h0);
+	b = a;
+	b.counter_value = cpu_to_le64(h1);
+	kvm_vmclock_set_time(&b, kvm_vmclock_time_at(&a, h1));
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_same_line(&a, &b));
+
+	/* Two nanoseconds off, another period or another field: not. */
+	kvm_vmclock_set_time(&b, kvm_vmclock_time(&b) + 2 * VMCLOCK_NSEC_FRAC);
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_same_line(&a, &b));
+	kvm_vmclock_set_time(&b, kvm_vmclock_time_at(&a, h1));
+	le64_add_cpu(&b.counter_period_frac_sec, 1);
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_same_line(&a, &b));
+	b.counter_period_frac_sec = a.counter_period_frac_sec;
+	b.leap_indicator = VMCLOCK_LEAP_PRE_POS;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_same_line(&a, &b));
+}
+
 static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE_PARAM(vmclock_test_ratio, vmclock_ratio_gen_params),
 	KUNIT_CASE(vmclock_test_too_slow),
@@ -631,6 +654,7 @@ static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE(vmclock_test_reanchor),
 	KUNIT_CASE(vmclock_test_tk_changed),
 	KUNIT_CASE(vmclock_test_catch_up),
+	KUNIT_CASE(vmclock_test_same_line),
 	{}
 };
 

@@ -287,7 +287,7 @@ static char saved_clocksource[64];
  */
 static void restore_host_clock(void)
 {
-	struct timex tx = { .modes = ADJ_OFFSET | ADJ_NANO };
+	struct timex tx = { .modes = ADJ_OFFSET };
 	struct timespec ts, mono;
 	int fd;
 
