@@ -4,8 +4,9 @@
 # Sources, in order:
 #   1. LINUX_SOURCE=<file>: a linux-source-7.2 .deb or the .tar.xz inside it.
 #      A .deb is checked against a SHA256SUMS file next to it, if any.
-#   2. Debian unstable, through a private apt configuration under build/apt
-#      (the machine's own package sources are never touched); 7.2.13-1, or
+#   2. Debian unstable from this machine's own Debian mirror, through a
+#      private apt configuration under build/apt (the machine's package
+#      sources are never touched); 7.2.13-1, or
 #      the newest 7.2.x with a warning if 7.2.13-1 is gone.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,12 +34,8 @@ verify_deb() {
 download_from_sid() {
 	local apt=$BUILD/apt ver
 	say "downloading $BASE_PKG from Debian unstable (private apt configuration in $apt)"
-	mkdir -p "$apt/lists/partial" "$apt/archives/partial"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" \
-		>"$apt/sources.list"
-	local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache::Archives=$apt/archives"
-		    -o APT::Sandbox::User=root)
+	private_apt "$apt" sid
+	local opts=("${PRIVATE_APT_OPTS[@]}")
 	apt-get "${opts[@]}" update -qq || die "apt-get update of Debian unstable failed"
 	if apt-cache "${opts[@]}" madison "$BASE_PKG" | grep -q " $BASE_VERSION "; then
 		ver=$BASE_VERSION
