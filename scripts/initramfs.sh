@@ -48,7 +48,7 @@ done
 # and libgcc_s explicitly (glibc loads it to unwind cancelled threads).
 libs=$(find "$root/tests" -type f -perm -u+x -exec ldd {} \; 2>/dev/null |
 	awk '/=>/ { print $3 } /ld-linux/ { print $1 }' | sort -u)
-libgcc=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')
+libgcc=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ && !found { print $NF; found = 1 }')
 for lib in $libs $libgcc; do
 	[ -f "$lib" ] || continue
 	mkdir -p "$root$(dirname "$lib")"

@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/eventfd.h>
 #include <linux/irq_work.h>
 #include <linux/kvm_host.h>
 #include <linux/math64.h>
@@ -24,6 +25,7 @@
 #include <linux/timekeeper_internal.h>
 #include <linux/timex.h>
 #include <linux/uaccess.h>
+#include <linux/vmclock-abi.h>
 #include <linux/workqueue.h>
 #include <asm/tsc.h>
 
@@ -34,29 +36,35 @@
 #define VMCLOCK_BODY_OFFSET	offsetof(struct vmclock_abi, disruption_marker)
 
 /*
- * How often to retry claiming seq_count.  The VMM may legitimately update
- * the structure too (e.g. the disruption marker), so give a writer that holds
- * seq_count odd a short while to finish before taking over.
+ * Compare-and-exchange attempts on seq_count per update.  Each one that
+ * fails means that somebody else wrote seq_count in the meantime, which
+ * only a VMM breaking the rules or a hostile guest does: the update is then
+ * retried later (see kvm_vmclock_retry_later()), not in a loop.
  */
-#define VMCLOCK_SEQ_RETRIES	100
-#define VMCLOCK_WRITE_RETRIES	3
+#define VMCLOCK_WRITE_ATTEMPTS	4
 
-#define VMCLOCK_KNOWN_FLAGS	(VMCLOCK_FLAG_TAI_OFFSET_VALID |	\
-				 VMCLOCK_FLAG_DISRUPTION_SOON |		\
-				 VMCLOCK_FLAG_DISRUPTION_IMMINENT |	\
+/* Backoff of those retries, from one jiffy up to this. */
+#define VMCLOCK_RETRY_MAX_JIFFIES	(HZ / 10)
+
+/* The flags a VMM may pass in struct kvm_vmclock_host. */
+#define VMCLOCK_HOST_FLAGS	(VMCLOCK_FLAG_TAI_OFFSET_VALID |	\
 				 VMCLOCK_FLAG_PERIOD_ESTERROR_VALID |	\
 				 VMCLOCK_FLAG_PERIOD_MAXERROR_VALID |	\
 				 VMCLOCK_FLAG_TIME_ESTERROR_VALID |	\
 				 VMCLOCK_FLAG_TIME_MAXERROR_VALID |	\
-				 VMCLOCK_FLAG_TIME_MONOTONIC |		\
-				 VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT |	\
-				 VMCLOCK_FLAG_NOTIFICATION_PRESENT)
+				 VMCLOCK_FLAG_TIME_MONOTONIC)
 
-/* Flags that stay meaningful while the time data is unreliable. */
-#define VMCLOCK_UNRELIABLE_FLAGS (VMCLOCK_FLAG_DISRUPTION_SOON |	\
-				  VMCLOCK_FLAG_DISRUPTION_IMMINENT |	\
-				  VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT |	\
-				  VMCLOCK_FLAG_NOTIFICATION_PRESENT)
+/*
+ * The flags that belong to the VMM, like disruption_marker and
+ * vm_generation_counter: KVM takes them from guest memory when a VMM wrote
+ * there, and changes them only on KVM_VMCLOCK_DISRUPTION.
+ */
+#define VMCLOCK_VMM_FLAGS	(VMCLOCK_FLAG_DISRUPTION_SOON |		\
+				 VMCLOCK_FLAG_DISRUPTION_IMMINENT |	\
+				 VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT)
+
+#define VMCLOCK_NOTICE_FLAGS	(VMCLOCK_FLAG_DISRUPTION_SOON |		\
+				 VMCLOCK_FLAG_DISRUPTION_IMMINENT)
 
 /*
  * floor(@n / @d), for a quotient that fits in 64 bits ((@n >> 64) < @d).
@@ -117,15 +125,52 @@ static int vmclock_max_shift(u64 period, u64 ratio)
 	return r + 63 - p + (pn < rn);
 }
 
+static u128 kvm_vmclock_time(const struct vmclock_abi *clk)
+{
+	return (u128)le64_to_cpu(clk->time_sec) << 64 |
+	       le64_to_cpu(clk->time_frac_sec);
+}
+
+static void kvm_vmclock_set_time(struct vmclock_abi *clk, u128 time)
+{
+	clk->time_sec = cpu_to_le64(time >> 64);
+	clk->time_frac_sec = cpu_to_le64((u64)time);
+}
+
+/* ceil(@val * 2^@shift / @ratio), for a maximum error; U64_MAX if it does not fit. */
+static u64 vmclock_scale_up(u64 val, u64 ratio, int shift)
+{
+	u64 q = vmclock_scale(val, ratio, shift);
+	u128 n = val, d = ratio;
+
+	if (q == U64_MAX)
+		return q;
+
+	if (shift >= 0)
+		n <<= shift;
+	else if (shift > -64)
+		d <<= -shift;
+	else
+		return val ? 1 : 0;
+
+	return (u128)q * d == n ? q : q + 1;
+}
+
 /*
  * Convert @host, a vmclock in the host TSC domain, to the domain of a guest
- * TSC that reads @offset + host TSC * @ratio / 2^@frac_bits, that is what
- * kvm_read_l1_tsc() computes.
+ * TSC that reads @offset + host TSC * @ratio / 2^@frac_bits, rounded down,
+ * which is what kvm_read_l1_tsc() computes.
  *
  * The guest's counter_period_shift is chosen as large as possible (up to 63)
  * so that the guest period keeps 64 significant bits: the truncation error is
  * below one unit of 2^-(64 + shift) seconds per tick, a relative error below
- * 2^-63.  The error rates are scaled the same way, saturating at U64_MAX.
+ * 2^-63.  The guest TSC at the host's counter_value is usually not a whole
+ * number: counter_value is rounded down to the guest tick and the time moved
+ * back by the fraction, so that the published line is the host's line, and
+ * a guest reading its TSC gets the time at which the TSC reached that value,
+ * less than one tick before the moment it read it.  The error rates are
+ * scaled the same way, the maximum error rate rounded up; a rate that does
+ * not fit loses its VALID flag.
  *
  * No KVM state is used, so that KUnit can check any ratio.  Returns -ERANGE
  * if the guest period does not fit the ABI (a guest TSC slower than 1 Hz).
@@ -135,7 +180,12 @@ static int kvm_vmclock_convert(const struct vmclock_abi *host, u64 offset,
 			       struct vmclock_abi *guest)
 {
 	u64 period = le64_to_cpu(host->counter_period_frac_sec);
-	int host_shift = host->counter_period_shift;
+	u64 counter = le64_to_cpu(host->counter_value);
+	u64 esterr = le64_to_cpu(host->counter_period_esterror_rate_frac_sec);
+	u64 maxerr = le64_to_cpu(host->counter_period_maxerror_rate_frac_sec);
+	u64 flags = le64_to_cpu(host->flags);
+	u64 guest_period, frac;
+	u128 time, back;
 	int shift, t;
 
 	if (!ratio || !period)
@@ -143,49 +193,83 @@ static int kvm_vmclock_convert(const struct vmclock_abi *host, u64 offset,
 
 	/* t = frac_bits + guest shift - host shift, see vmclock_scale(). */
 	t = vmclock_max_shift(period, ratio);
-	shift = min(t - (int)frac_bits + host_shift, 63);
+	shift = min(t - (int)frac_bits + host->counter_period_shift, 63);
 	if (shift < 0)
 		return -ERANGE;
-	t = frac_bits + shift - host_shift;
+	t = frac_bits + shift - host->counter_period_shift;
+	guest_period = vmclock_scale(period, ratio, t);
+
+	/*
+	 * The guest TSC passed counter * ratio / 2^frac_bits the fraction
+	 * @frac / 2^frac_bits of a tick before the host's counter_value.
+	 */
+	frac = (counter * ratio) & (BIT_ULL(frac_bits) - 1);
+	back = ((u128)frac * guest_period) >> (frac_bits + shift);
+	time = kvm_vmclock_time(host);
+	if (back > time)
+		return -ERANGE;
 
 	*guest = *host;
 	guest->seq_count = 0;
 	guest->counter_period_shift = shift;
 	guest->counter_value =
-		cpu_to_le64(offset + mul_u64_u64_shr(le64_to_cpu(host->counter_value),
-						     ratio, frac_bits));
-	guest->counter_period_frac_sec =
-		cpu_to_le64(vmclock_scale(period, ratio, t));
-	guest->counter_period_esterror_rate_frac_sec =
-		cpu_to_le64(vmclock_scale(le64_to_cpu(host->counter_period_esterror_rate_frac_sec),
-					  ratio, t));
-	guest->counter_period_maxerror_rate_frac_sec =
-		cpu_to_le64(vmclock_scale(le64_to_cpu(host->counter_period_maxerror_rate_frac_sec),
-					  ratio, t));
+		cpu_to_le64(offset + mul_u64_u64_shr(counter, ratio, frac_bits));
+	kvm_vmclock_set_time(guest, time - back);
+	guest->counter_period_frac_sec = cpu_to_le64(guest_period);
+	esterr = vmclock_scale(esterr, ratio, t);
+	maxerr = vmclock_scale_up(maxerr, ratio, t);
+	/* A rate that saturated is no estimate, and no bound. */
+	if (esterr == U64_MAX)
+		flags &= ~(u64)VMCLOCK_FLAG_PERIOD_ESTERROR_VALID;
+	if (maxerr == U64_MAX)
+		flags &= ~(u64)VMCLOCK_FLAG_PERIOD_MAXERROR_VALID;
+	guest->counter_period_esterror_rate_frac_sec = cpu_to_le64(esterr);
+	guest->counter_period_maxerror_rate_frac_sec = cpu_to_le64(maxerr);
+	guest->flags = cpu_to_le64(flags);
 	return 0;
 }
 
-/* Check a VMM-supplied vmclock; size and seq_count are KVM's, and ignored. */
-static int kvm_vmclock_check_host(const struct vmclock_abi *host)
+/*
+ * Check what the VMM supplied with KVM_SET_VMCLOCK_HOST and turn it into a
+ * vmclock in the host TSC domain, which is what the conversion works on.
+ */
+static int kvm_vmclock_host_clock(const struct kvm_vmclock_host *in,
+				  struct vmclock_abi *host)
 {
-	if (le32_to_cpu(host->magic) != VMCLOCK_MAGIC ||
-	    le16_to_cpu(host->version) != 1 ||
-	    host->counter_id != VMCLOCK_COUNTER_X86_TSC)
+	if (in->pad || memchr_inv(in->reserved, 0, sizeof(in->reserved)) ||
+	    in->flags & ~(u64)VMCLOCK_HOST_FLAGS)
 		return -EINVAL;
 
-	if (host->counter_period_shift > 63 || !host->counter_period_frac_sec)
+	if (in->period_shift > 63 || !in->period_frac_sec)
 		return -EINVAL;
 
-	if (host->clock_status > VMCLOCK_STATUS_UNRELIABLE ||
-	    host->time_type > VMCLOCK_TIME_INVALID_MAYBE_SMEARED ||
-	    host->leap_indicator > VMCLOCK_LEAP_POST_NEG ||
-	    host->leap_second_smearing_hint > VMCLOCK_SMEARING_UTC_SLS)
+	if (in->clock_status > VMCLOCK_STATUS_UNRELIABLE ||
+	    in->time_type > VMCLOCK_TIME_INVALID_MAYBE_SMEARED ||
+	    in->leap_indicator > VMCLOCK_LEAP_POST_NEG ||
+	    in->leap_second_smearing_hint > VMCLOCK_SMEARING_UTC_SLS)
 		return -EINVAL;
 
-	if (memchr_inv(host->pad, 0, sizeof(host->pad)) ||
-	    le64_to_cpu(host->flags) & ~(u64)VMCLOCK_KNOWN_FLAGS)
-		return -EINVAL;
-
+	memset(host, 0, sizeof(*host));
+	host->magic = cpu_to_le32(VMCLOCK_MAGIC);
+	host->version = cpu_to_le16(1);
+	host->counter_id = VMCLOCK_COUNTER_X86_TSC;
+	host->time_type = in->time_type;
+	host->flags = cpu_to_le64(in->flags);
+	host->clock_status = in->clock_status;
+	host->leap_second_smearing_hint = in->leap_second_smearing_hint;
+	host->tai_offset_sec = cpu_to_le16((u16)in->tai_offset_sec);
+	host->leap_indicator = in->leap_indicator;
+	host->counter_period_shift = in->period_shift;
+	host->counter_value = cpu_to_le64(in->counter_value);
+	host->counter_period_frac_sec = cpu_to_le64(in->period_frac_sec);
+	host->counter_period_esterror_rate_frac_sec =
+		cpu_to_le64(in->period_esterror_rate_frac_sec);
+	host->counter_period_maxerror_rate_frac_sec =
+		cpu_to_le64(in->period_maxerror_rate_frac_sec);
+	host->time_sec = cpu_to_le64(in->time_sec);
+	host->time_frac_sec = cpu_to_le64(in->time_frac_sec);
+	host->time_esterror_nanosec = cpu_to_le64(in->time_esterror_nanosec);
+	host->time_maxerror_nanosec = cpu_to_le64(in->time_maxerror_nanosec);
 	return 0;
 }
 
@@ -219,9 +303,15 @@ static int kvm_vmclock_anchor(struct vmclock_abi *host, u64 now)
 }
 
 /*
- * The guest TSC is a fixed linear function of the host TSC, the same for all
- * vCPUs: no catch-up mode, a common offset and ratio, and a host TSC that is
- * stable and drives the master clock.  Returns false if not.
+ * Whether the guest TSC is one fixed linear function of the host TSC, the
+ * same on all vCPUs, and if so its offset and ratio.  That is what the
+ * conversion needs, and all it needs: it takes the host clock in the host
+ * TSC domain, so neither the host clocksource nor kvmclock's master clock
+ * matter here.  It fails if the kernel marked the host TSC unstable (it may
+ * then differ between CPUs, or stop), if vCPUs differ in offset or ratio
+ * (the guest could read any of them), if a vCPU runs in TSC catch-up mode
+ * (KVM then moves its offset at every entry), or if the guest TSC is
+ * protected (KVM does not know it).
  */
 static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
 {
@@ -229,7 +319,7 @@ static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
 	unsigned long i;
 	bool found = false;
 
-	if (!READ_ONCE(kvm->arch.use_master_clock) || kvm_check_tsc_unstable())
+	if (kvm_check_tsc_unstable())
 		return false;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
@@ -251,7 +341,38 @@ static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
 }
 
 /*
- * KVM_VMCLOCK_F_AUTO: a vmclock derived from host timekeeping.
+ * What a vCPU publishes from: a copy of the registration and of the VMM's
+ * input, taken under vc->lock, so that no lock is held while guest memory is
+ * accessed.
+ */
+struct kvm_vmclock_cfg {
+	u16 mode;
+	u16 flags;
+	u32 size;
+	gpa_t gpa;
+	u64 config_gen;
+	bool notify;
+	bool host_valid;
+	struct vmclock_abi host;
+	u32 new_disruptions;
+	u32 new_generations;
+	bool new_notice;
+	u64 notice;
+};
+
+/*
+ * Something the vmclock depends on changed: have it published before any
+ * vCPU enters the guest again.  The first vCPU to get there writes, see
+ * kvm_vmclock_update().
+ */
+static void kvm_vmclock_request_update(struct kvm *kvm)
+{
+	atomic64_inc(&kvm->arch.vmclock.update_req);
+	kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+}
+
+/*
+ * KVM_VMCLOCK_MODE_AUTO: a vmclock derived from host timekeeping.
  *
  * The pvclock_gtod notifier runs on every timekeeping update, i.e. every
  * tick, with the timekeeper lock held.  The timekeeper's mult is dithered
@@ -329,8 +450,14 @@ static struct {
 	.seq = SEQCNT_ZERO(kvm_vmclock_host.seq),
 };
 
-/* VMs with an AUTO vmclock. */
-static atomic_t kvm_vmclock_auto_vms = ATOMIC_INIT(0);
+/*
+ * VMs with an AUTO vmclock.  Only while there are any is the notifier
+ * registered and the guest-entry check enabled, so that a host without
+ * one pays nothing per tick or per guest entry.
+ */
+static DEFINE_MUTEX(kvm_vmclock_auto_lock);
+static unsigned int kvm_vmclock_auto_vms;
+DEFINE_STATIC_KEY_FALSE(kvm_vmclock_auto_key);
 
 /*
  * The maximum error, minus what the kernel adds by itself once a second
@@ -494,18 +621,6 @@ static u128 kvm_vmclock_tk_time(const struct kvm_vmclock_tk *tk, bool tai)
 	       vmclock_div128((u128)ns32 << (64 - NTP_SCALE_SHIFT), NSEC_PER_SEC);
 }
 
-static u128 kvm_vmclock_time(const struct vmclock_abi *clk)
-{
-	return (u128)le64_to_cpu(clk->time_sec) << 64 |
-	       le64_to_cpu(clk->time_frac_sec);
-}
-
-static void kvm_vmclock_set_time(struct vmclock_abi *clk, u128 time)
-{
-	clk->time_sec = cpu_to_le64(time >> 64);
-	clk->time_frac_sec = cpu_to_le64((u64)time);
-}
-
 /* The time that @clk gives at host counter value @counter. */
 static u128 kvm_vmclock_time_at(const struct vmclock_abi *clk, u64 counter)
 {
@@ -644,8 +759,8 @@ static void kvm_vmclock_auto_work_fn(struct work_struct *work)
 
 	mutex_lock(&kvm_lock);
 	list_for_each_entry(kvm, &vm_list, vm_list) {
-		if (READ_ONCE(kvm->arch.vmclock.mode) & KVM_VMCLOCK_F_AUTO)
-			kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+		if (READ_ONCE(kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO)
+			kvm_vmclock_request_update(kvm);
 	}
 	mutex_unlock(&kvm_lock);
 }
@@ -661,12 +776,15 @@ static void kvm_vmclock_auto_irq_work_fn(struct irq_work *w)
 static DEFINE_IRQ_WORK(kvm_vmclock_auto_irq_work, kvm_vmclock_auto_irq_work_fn);
 
 /*
- * Called from the pvclock_gtod notifier, on every timekeeping update, with
- * the timekeeper lock held and tk_core.seq write-held.  @was_set is true if
- * the clock was set (stepped, TAI offset changed or leap second applied).
+ * The pvclock_gtod notifier, called on every timekeeping update with the
+ * timekeeper lock held and tk_core.seq write-held, while a VM has an AUTO
+ * vmclock.  @was_set is true if the clock was set (stepped, TAI offset
+ * changed or leap second applied), and when the notifier is registered.
  */
-void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
+static int kvm_vmclock_gtod_notify(struct notifier_block *nb,
+				   unsigned long was_set, void *priv)
 {
+	struct timekeeper *tk = priv;
 	struct kvm_vmclock_tk *old = &kvm_vmclock_host.tk;
 	struct kvm_vmclock_line *line = &kvm_vmclock_host.line;
 	struct vmclock_abi clk;
@@ -690,7 +808,7 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
 	ntp_get_sync_state(tk, &new.ntp);
 
 	if (line->gen && !kvm_vmclock_tk_changed(old, &new))
-		return;
+		return 0;
 
 	kvm_vmclock_tk_line(&new, &clk);
 
@@ -702,7 +820,7 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
 	if (line->gen && !new.was_set &&
 	    kvm_vmclock_same_line(&line->clk, &clk)) {
 		*old = new;
-		return;
+		return 0;
 	}
 
 	write_seqcount_begin(&kvm_vmclock_host.seq);
@@ -728,8 +846,37 @@ void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
 
 	*old = new;
 
-	if (atomic_read(&kvm_vmclock_auto_vms))
-		irq_work_queue(&kvm_vmclock_auto_irq_work);
+	irq_work_queue(&kvm_vmclock_auto_irq_work);
+	return 0;
+}
+
+static struct notifier_block kvm_vmclock_gtod_nb = {
+	.notifier_call = kvm_vmclock_gtod_notify,
+};
+
+/*
+ * A VM switches its vmclock to automatic mode.  The first one registers the
+ * notifier, which calls it at once, so that the host line is current before
+ * the VM's first update.
+ */
+static void kvm_vmclock_auto_get(void)
+{
+	mutex_lock(&kvm_vmclock_auto_lock);
+	if (!kvm_vmclock_auto_vms++) {
+		pvclock_gtod_register_notifier(&kvm_vmclock_gtod_nb);
+		static_branch_enable(&kvm_vmclock_auto_key);
+	}
+	mutex_unlock(&kvm_vmclock_auto_lock);
+}
+
+static void kvm_vmclock_auto_put(void)
+{
+	mutex_lock(&kvm_vmclock_auto_lock);
+	if (!--kvm_vmclock_auto_vms) {
+		static_branch_disable(&kvm_vmclock_auto_key);
+		pvclock_gtod_unregister_notifier(&kvm_vmclock_gtod_nb);
+	}
+	mutex_unlock(&kvm_vmclock_auto_lock);
 }
 
 /*
@@ -745,7 +892,7 @@ void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu)
 	/* Pairs with the release in kvm_vmclock_update(). */
 	if (smp_load_acquire(&vcpu->kvm->arch.vmclock.auto_seen_gen) !=
 	    READ_ONCE(kvm_vmclock_host.line.gen))
-		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+		kvm_vmclock_vcpu_tsc_changed(vcpu);
 }
 
 void kvm_vmclock_exit(void)
@@ -778,10 +925,11 @@ struct kvm_vmclock_auto_rec {
 
 /* The guest's view of the host clock line in auto mode. */
 static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
+				  const struct kvm_vmclock_cfg *cfg,
 				  struct vmclock_abi *clk,
 				  struct kvm_vmclock_auto_rec *rec)
 {
-	bool utc = vc->mode & KVM_VMCLOCK_F_UTC;
+	bool utc = cfg->flags & KVM_VMCLOCK_F_UTC;
 	struct vmclock_abi host;
 	u64 gen, steps, offset, ratio;
 	bool monotonic;
@@ -905,7 +1053,7 @@ static void kvm_vmclock_slew_work_fn(struct work_struct *work)
 	struct kvm *kvm = container_of(to_delayed_work(work), struct kvm,
 				       arch.vmclock.slew_work);
 
-	kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+	kvm_vmclock_request_update(kvm);
 }
 
 /*
@@ -927,7 +1075,7 @@ static void kvm_vmclock_slew_start(struct kvm_vmclock_state *vc, u64 slew_ns)
 }
 
 /* What the guest sees while KVM cannot give it a usable clock. */
-static void kvm_vmclock_unreliable(struct kvm_vmclock_state *vc,
+static void kvm_vmclock_unreliable(const struct kvm_vmclock_cfg *cfg,
 				   struct vmclock_abi *clk)
 {
 	memset(clk, 0, sizeof(*clk));
@@ -936,76 +1084,107 @@ static void kvm_vmclock_unreliable(struct kvm_vmclock_state *vc,
 	clk->counter_id = VMCLOCK_COUNTER_X86_TSC;
 	clk->clock_status = VMCLOCK_STATUS_UNRELIABLE;
 
-	if (vc->mode & KVM_VMCLOCK_F_AUTO) {
-		clk->time_type = vc->mode & KVM_VMCLOCK_F_UTC ?
+	if (cfg->mode == KVM_VMCLOCK_MODE_AUTO)
+		clk->time_type = cfg->flags & KVM_VMCLOCK_F_UTC ?
 				 VMCLOCK_TIME_UTC : VMCLOCK_TIME_TAI;
-		return;
-	}
-
-	if (!vc->host_valid)
-		return;
-
-	/* Disruption and generation tracking do not depend on the TSC. */
-	clk->time_type = vc->host.time_type;
-	clk->disruption_marker = vc->host.disruption_marker;
-	clk->vm_generation_counter = vc->host.vm_generation_counter;
-	clk->flags = cpu_to_le64(le64_to_cpu(vc->host.flags) &
-				 VMCLOCK_UNRELIABLE_FLAGS);
+	else if (cfg->host_valid)
+		clk->time_type = cfg->host.time_type;
 }
 
+/*
+ * What KVM publishes, but for seq_count and the VMM-owned fields, which are
+ * only known once guest memory was read (see kvm_vmclock_try_write()).
+ */
 static void kvm_vmclock_guest_view(struct kvm *kvm,
 				   struct kvm_vmclock_state *vc,
+				   const struct kvm_vmclock_cfg *cfg,
 				   struct vmclock_abi *clk,
 				   struct kvm_vmclock_auto_rec *rec)
 {
 	u64 offset, ratio;
 
-	if (vc->mode & KVM_VMCLOCK_F_AUTO) {
-		if (!kvm_vmclock_auto_view(kvm, vc, clk, rec))
-			kvm_vmclock_unreliable(vc, clk);
-	} else if (!vc->host_valid ||
+	if (cfg->mode == KVM_VMCLOCK_MODE_AUTO) {
+		if (!kvm_vmclock_auto_view(kvm, vc, cfg, clk, rec))
+			kvm_vmclock_unreliable(cfg, clk);
+	} else if (!cfg->host_valid ||
 		   !kvm_vmclock_guest_tsc(kvm, &offset, &ratio) ||
-		   kvm_vmclock_convert(&vc->host, offset, ratio,
+		   kvm_vmclock_convert(&cfg->host, offset, ratio,
 				       kvm_caps.tsc_scaling_ratio_frac_bits, clk)) {
-		kvm_vmclock_unreliable(vc, clk);
+		kvm_vmclock_unreliable(cfg, clk);
 	}
 
-	clk->size = cpu_to_le32(vc->size);
+	clk->size = cpu_to_le32(cfg->size);
+	if (cfg->notify)
+		clk->flags |= cpu_to_le64(VMCLOCK_FLAG_NOTIFICATION_PRESENT);
+}
+
+static void kvm_vmclock_get_cfg(struct kvm_vmclock_state *vc,
+				struct kvm_vmclock_cfg *cfg)
+{
+	spin_lock(&vc->lock);
+	cfg->mode = vc->mode;
+	cfg->flags = vc->flags;
+	cfg->size = vc->size;
+	cfg->gpa = vc->gpa;
+	cfg->config_gen = vc->config_gen;
+	cfg->notify = vc->notify;
+	cfg->host_valid = vc->host_valid;
+	cfg->host = vc->host;
+	cfg->new_disruptions = vc->new_disruptions;
+	cfg->new_generations = vc->new_generations;
+	cfg->new_notice = vc->new_notice;
+	cfg->notice = vc->notice;
+	spin_unlock(&vc->lock);
+}
+
+static bool kvm_vmclock_new_events(const struct kvm_vmclock_cfg *cfg)
+{
+	return cfg->new_disruptions || cfg->new_generations || cfg->new_notice;
 }
 
 /*
- * Make seq_count odd, with a value that differs from the one readers saw
- * before.  Readers spin while it is odd, so a VMM that holds it odd for long
- * is not waited for beyond a few retries; its update is then taken over.
- * The cmpxchg also faults the page in writable before the odd window.
+ * A new registration: point the cache at it.  At the same place, guest
+ * memory still holds what KVM wrote last, which the next line in auto mode
+ * stays monotonic with, and seq_count continues from there.
  */
-static int kvm_vmclock_begin_write(struct kvm *kvm, struct gfn_to_hva_cache *ghc,
-				   u32 seq, u32 *odd)
+static int kvm_vmclock_prepare(struct kvm *kvm, struct kvm_vmclock_state *vc,
+			       const struct kvm_vmclock_cfg *cfg)
 {
-	u64 old = seq;
-	int i, r;
+	if (cfg->config_gen == vc->written_config_gen)
+		return 0;
 
-	for (i = 0; i < VMCLOCK_SEQ_RETRIES; i++) {
-		if ((old & 1) && i < VMCLOCK_SEQ_RETRIES - 1) {
-			__le32 raw;
-
-			cpu_relax();
-			r = kvm_read_guest_offset_cached(kvm, ghc, &raw,
-							 VMCLOCK_SEQ_OFFSET,
-							 sizeof(raw));
-			if (r)
-				return r;
-			old = le32_to_cpu(raw);
-			continue;
-		}
-
-		*odd = (u32)old + ((old & 1) ? 2 : 1);
-		r = kvm_cmpxchg_guest_offset_cached(kvm, ghc, VMCLOCK_SEQ_OFFSET,
-						    &old, *odd, sizeof(u32));
-		if (r != -EAGAIN)
-			return r;
+	if (!vc->written_config_gen || cfg->gpa != vc->ghc.gpa ||
+	    cfg->size != vc->ghc.len) {
+		if (kvm_gfn_to_hva_cache_init(kvm, &vc->ghc, cfg->gpa, cfg->size))
+			return -EFAULT;
+		vc->seq_known = false;
+		vc->written_valid = false;
 	}
-	return -EBUSY;
+
+	vc->clear_tail = true;
+	memset(&vc->view, 0, sizeof(vc->view));
+	vc->slew_end = 0;
+	vc->auto_written = false;
+	vc->written_config_gen = cfg->config_gen;
+	return 0;
+}
+
+/*
+ * Compare-and-exchange seq_count through the VMM's mapping of guest memory,
+ * as record_steal_time() does its xchg.  Returns 0, -EAGAIN if seq_count was
+ * not *@old (which is then updated), or -EFAULT.
+ */
+static int kvm_vmclock_cmpxchg_seq(struct gfn_to_hva_cache *ghc, u32 *old,
+				   u32 new)
+{
+	u32 __user *seq = (u32 __user *)(ghc->hva + VMCLOCK_SEQ_OFFSET);
+	int r;
+
+	if (!access_ok(seq, sizeof(*seq)))
+		return -EFAULT;
+
+	r = __try_cmpxchg_user(seq, old, new, efault);
+	return r > 0 ? -EAGAIN : r;
 }
 
 /*
@@ -1038,43 +1217,115 @@ static int kvm_vmclock_write_fields(struct kvm *kvm,
 static int kvm_vmclock_clear_tail(struct kvm_vmclock_state *vc)
 {
 	void __user *tail = (void __user *)vc->ghc.hva + sizeof(struct vmclock_abi);
+	unsigned long len = vc->ghc.len - sizeof(struct vmclock_abi);
 
-	if (!vc->clear_tail || vc->size == sizeof(struct vmclock_abi))
+	if (!vc->clear_tail || !len)
 		return 0;
 
-	return clear_user(tail, vc->size - sizeof(struct vmclock_abi)) ? -EFAULT : 0;
+	return clear_user(tail, len) ? -EFAULT : 0;
+}
+
+/*
+ * The VMM-owned fields were written by somebody else than KVM (a VMM such
+ * as QEMU bumps disruption_marker on an incoming migration, with plain
+ * stores while no vCPU runs): take them from guest memory so that the next
+ * update keeps them.  A region that KVM never wrote and that does not hold
+ * a vmclock yet starts from zero.  One that KVM wrote keeps whatever was
+ * written there, even without the magic: going back to zero could give the
+ * guest a disruption_marker it saw before.
+ */
+static int kvm_vmclock_adopt(struct kvm *kvm, struct kvm_vmclock_state *vc)
+{
+	struct vmclock_abi mem;
+	int r;
+
+	r = kvm_read_guest_offset_cached(kvm, &vc->ghc, &mem, 0, sizeof(mem));
+	if (r)
+		return r;
+
+	if (!vc->seq_known && (le32_to_cpu(mem.magic) != VMCLOCK_MAGIC ||
+			       le16_to_cpu(mem.version) != 1)) {
+		vc->disruption_marker = 0;
+		vc->vm_generation_counter = 0;
+		vc->vmm_flags = 0;
+		return 0;
+	}
+
+	vc->disruption_marker = le64_to_cpu(mem.disruption_marker);
+	vc->vm_generation_counter = le64_to_cpu(mem.vm_generation_counter);
+	vc->vmm_flags = le64_to_cpu(mem.flags) & VMCLOCK_VMM_FLAGS;
+	return 0;
+}
+
+/* The VMM-owned fields: what guest memory had, plus new KVM_VMCLOCK_DISRUPTION events. */
+static void kvm_vmclock_vmm_fields(struct kvm_vmclock_state *vc,
+				   const struct kvm_vmclock_cfg *cfg,
+				   struct vmclock_abi *clk)
+{
+	u64 flags = vc->vmm_flags;
+
+	if (cfg->new_generations)
+		flags |= VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT;
+	if (cfg->new_notice)
+		flags = (flags & ~(u64)VMCLOCK_NOTICE_FLAGS) | cfg->notice;
+
+	clk->disruption_marker = cpu_to_le64(vc->disruption_marker +
+					     cfg->new_disruptions);
+	clk->vm_generation_counter = cpu_to_le64(vc->vm_generation_counter +
+						 cfg->new_generations);
+	clk->flags |= cpu_to_le64(flags);
 }
 
 /* What an auto mode write keeps TIME_MONOTONIC with, see kvm_vmclock_catch_up(). */
 struct kvm_vmclock_prev {
-	struct kvm_vcpu *vcpu;		/* For the guest TSC. */
 	const struct vmclock_abi *clk;	/* In guest memory until now. */
 	u64 slew_ns;			/* Out: how long @clk slews, or 0. */
 };
 
-static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
-			       struct vmclock_abi *clk,
-			       struct kvm_vmclock_prev *prev)
+/*
+ * One attempt to publish @clk.  seq_count moves from the value found to a
+ * new odd value and on to the next even one with compare-and-exchange, so
+ * that a write by anybody else (which only a VMM breaking the rules or a
+ * hostile guest does while vCPUs run) is seen: -EAGAIN.  A seq_count other
+ * than the one KVM wrote last means that the VMM wrote the page while the
+ * vCPUs were stopped: its fields are kept.
+ */
+static int kvm_vmclock_try_write(struct kvm_vcpu *vcpu,
+				 struct kvm_vmclock_state *vc,
+				 const struct kvm_vmclock_cfg *cfg,
+				 struct vmclock_abi *clk,
+				 struct kvm_vmclock_prev *prev)
 {
-	struct gfn_to_hva_cache *ghc = &vc->ghc;
+	struct kvm *kvm = vcpu->kvm;
 	__le32 raw;
-	u32 odd;
-	u64 old;
+	u32 seq, odd;
 	int r;
 
 	/* Also revalidates the cache, before the hva is used directly. */
-	r = kvm_read_guest_offset_cached(kvm, ghc, &raw, VMCLOCK_SEQ_OFFSET,
-					 sizeof(raw));
+	r = kvm_read_guest_offset_cached(kvm, &vc->ghc, &raw,
+					 VMCLOCK_SEQ_OFFSET, sizeof(raw));
+	if (r)
+		return r;
+	seq = le32_to_cpu(raw);
+
+	if (!vc->seq_known || seq != vc->seq) {
+		if (vc->seq_known)
+			kvm->stat.vmclock_foreign_writes++;
+		r = kvm_vmclock_adopt(kvm, vc);
+		if (r)
+			return r;
+	}
+	kvm_vmclock_vmm_fields(vc, cfg, clk);
+
+	kvm->stat.vmclock_write_attempts++;
+	odd = seq + 1 + (seq & 1);
+	r = kvm_vmclock_cmpxchg_seq(&vc->ghc, &seq, odd);
 	if (r)
 		return r;
 
 	r = kvm_vmclock_clear_tail(vc);
 	if (r)
-		return r;
-
-	r = kvm_vmclock_begin_write(kvm, ghc, le32_to_cpu(raw), &odd);
-	if (r)
-		return r;
+		goto out;
 
 	/*
 	 * Guests read the old line until seq_count went odd: only now is the
@@ -1082,100 +1333,165 @@ static int __kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
 	 */
 	if (prev)
 		prev->slew_ns = kvm_vmclock_catch_up(prev->clk, clk,
-						     kvm_read_l1_tsc(prev->vcpu,
-								     rdtsc()));
+						     kvm_read_l1_tsc(vcpu, rdtsc()));
 
+	clk->seq_count = cpu_to_le32(odd + 1);
 	/* Pairs with the reader's rmb() after reading seq_count. */
 	smp_wmb();
-	r = kvm_vmclock_write_fields(kvm, ghc, clk);
-	/*
-	 * If not all fields were written, leave seq_count odd: the guest
-	 * would rather time out than read a mix of old and new fields, and
-	 * the next update takes over from the odd value.
-	 */
+	r = kvm_vmclock_write_fields(kvm, &vc->ghc, clk);
+	if (!r) {
+		/* Pairs with the reader's rmb() before re-reading seq_count. */
+		smp_wmb();
+		seq = odd;
+		r = kvm_vmclock_cmpxchg_seq(&vc->ghc, &seq, odd + 1);
+	}
+out:
+	/* Whatever the page holds now goes into the dirty log. */
+	mark_page_dirty_in_slot(kvm, vc->ghc.memslot, gpa_to_gfn(vc->ghc.gpa));
 	if (r)
 		return r;
-	/* Pairs with the reader's rmb() before re-reading seq_count. */
-	smp_wmb();
 
-	old = odd;
-	return kvm_cmpxchg_guest_offset_cached(kvm, ghc, VMCLOCK_SEQ_OFFSET, &old,
-					       (u32)(odd + 1), sizeof(u32));
+	vc->seq = odd + 1;
+	vc->seq_known = true;
+	return 0;
 }
 
 /*
- * Write @clk to guest memory.  If another writer touched seq_count while the
- * fields were written, the result may be a mix of both: write again.
+ * Whether guest memory still holds what KVM wrote last: a VMM may have
+ * written the page while the vCPUs were stopped, and then it is written
+ * again, so that KVM's fields are KVM's and the VMM's are kept.
  */
-static int kvm_vmclock_write(struct kvm *kvm, struct kvm_vmclock_state *vc,
-			     const struct vmclock_abi *view,
-			     struct vmclock_abi *clk,
-			     struct kvm_vmclock_prev *prev)
+static bool kvm_vmclock_seq_unchanged(struct kvm *kvm,
+				      struct kvm_vmclock_state *vc)
 {
-	int i, r;
+	__le32 raw;
 
-	for (i = 0; i < VMCLOCK_WRITE_RETRIES; i++) {
-		*clk = *view;
-		r = __kvm_vmclock_write(kvm, vc, clk, prev);
-		if (r != -EAGAIN)
-			return r;
-	}
-	return r;
+	return vc->seq_known &&
+	       !kvm_read_guest_offset_cached(kvm, &vc->ghc, &raw,
+					     VMCLOCK_SEQ_OFFSET, sizeof(raw)) &&
+	       le32_to_cpu(raw) == vc->seq;
+}
+
+/* An update lost against another writer: try again later, not in a loop. */
+static void kvm_vmclock_retry_later(struct kvm_vmclock_state *vc, u64 req)
+{
+	vc->blocked_req = req;
+	vc->retry_jiffies = clamp(vc->retry_jiffies * 2, 1U,
+				  (unsigned int)VMCLOCK_RETRY_MAX_JIFFIES);
+	mod_delayed_work(system_wq, &vc->retry_work, vc->retry_jiffies);
+}
+
+static void kvm_vmclock_retry_work_fn(struct work_struct *work)
+{
+	struct kvm *kvm = container_of(to_delayed_work(work), struct kvm,
+				       arch.vmclock.retry_work);
+
+	kvm_vmclock_request_update(kvm);
 }
 
 /*
- * Handle KVM_REQ_VMCLOCK_UPDATE.  Every vCPU handles the request before it
- * enters the guest, so that none runs with stale data in guest memory; the
- * first one to get here writes, the others find nothing changed.
+ * Guest memory cannot be written (no memslot, no writable mapping): stop
+ * trying until the memslots or the registration change, and tell the VMM.
  */
-void kvm_vmclock_update(struct kvm_vcpu *vcpu)
+static void kvm_vmclock_stall(struct kvm *kvm, struct kvm_vmclock_state *vc,
+			      u64 req)
+{
+	vc->blocked_req = req;
+	kvm->stat.vmclock_write_failures++;
+	spin_lock(&vc->lock);
+	vc->stalled = true;
+	spin_unlock(&vc->lock);
+}
+
+/* @cfg is in guest memory: consume its events and notify the VMM. */
+static void kvm_vmclock_published(struct kvm_vmclock_state *vc,
+				  const struct kvm_vmclock_cfg *cfg)
+{
+	spin_lock(&vc->lock);
+	vc->new_disruptions -= cfg->new_disruptions;
+	vc->new_generations -= cfg->new_generations;
+	if (cfg->new_notice && vc->notice == cfg->notice)
+		vc->new_notice = false;
+	vc->stalled = false;
+	if (vc->notify && vc->config_gen == cfg->config_gen)
+		eventfd_signal(vc->notify);
+	spin_unlock(&vc->lock);
+}
+
+static void kvm_vmclock_publish(struct kvm_vcpu *vcpu, u64 req)
 {
 	struct kvm *kvm = vcpu->kvm;
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
 	struct kvm_vmclock_auto_rec rec = {};
-	struct kvm_vmclock_prev prev;
-	struct vmclock_abi clk, view;
+	struct kvm_vmclock_prev prev = {};
+	struct vmclock_abi view, clk;
+	struct kvm_vmclock_cfg cfg;
 	bool keep_monotonic;
+	int i, r;
 	u64 gen;
 
-	mutex_lock(&vc->lock);
-	if (!vc->mode)
-		goto out;
+	kvm_vmclock_get_cfg(vc, &cfg);
+	if (!cfg.mode)
+		goto done;
 
-	kvm_vmclock_guest_view(kvm, vc, &view, &rec);
+	if (kvm_vmclock_prepare(kvm, vc, &cfg)) {
+		kvm_vmclock_stall(kvm, vc, req);
+		goto out;
+	}
+
+	kvm_vmclock_guest_view(kvm, vc, &cfg, &view, &rec);
 
 	/* A memslot update may have put different memory behind the gpa. */
 	gen = kvm_memslots(kvm)->generation;
 	if (vc->written_valid && vc->written_gen == gen &&
 	    !memcmp(&view, &vc->view, sizeof(view)) &&
-	    !kvm_vmclock_slew_done(vc))
+	    !kvm_vmclock_slew_done(vc) && !kvm_vmclock_new_events(&cfg) &&
+	    kvm_vmclock_seq_unchanged(kvm, vc))
 		goto written;
 
 	/* In auto mode, stay monotonic with what guest memory holds. */
-	prev.vcpu = vcpu;
-	prev.clk = &vc->written;
-	prev.slew_ns = 0;
 	keep_monotonic = rec.valid && rec.monotonic && vc->written_valid;
+	prev.clk = &vc->written;
 
-	/*
-	 * On failure (memslot gone, page not writable, a VMM that keeps
-	 * seq_count busy) give up until the next trigger, e.g. the memslot
-	 * update that makes the memory usable again.
-	 */
-	vc->written_valid = false;
-	if (kvm_vmclock_write(kvm, vc, &view, &clk,
-			      keep_monotonic ? &prev : NULL))
+	for (i = 0; i < VMCLOCK_WRITE_ATTEMPTS; i++) {
+		clk = view;
+		r = kvm_vmclock_try_write(vcpu, vc, &cfg, &clk,
+					  keep_monotonic ? &prev : NULL);
+		if (r != -EAGAIN)
+			break;
+	}
+	if (r == -EAGAIN) {
+		kvm_vmclock_retry_later(vc, req);
 		goto out;
+	}
+	/*
+	 * A fault that a signal interrupted (e.g. on a page that userfaultfd
+	 * still has to bring in): try again when the vCPU runs next.
+	 */
+	if (r == -EFAULT && signal_pending(current)) {
+		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+		goto out;
+	}
+	if (r) {
+		vc->written_valid = false;
+		kvm_vmclock_stall(kvm, vc, req);
+		goto out;
+	}
 
 	vc->written = clk;
 	vc->view = view;
 	vc->written_gen = gen;
 	vc->written_valid = true;
 	vc->clear_tail = false;
+	vc->retry_jiffies = 0;
+	vc->disruption_marker = le64_to_cpu(clk.disruption_marker);
+	vc->vm_generation_counter = le64_to_cpu(clk.vm_generation_counter);
+	vc->vmm_flags = le64_to_cpu(clk.flags) & VMCLOCK_VMM_FLAGS;
 	vc->slew_end = 0;
 	if (prev.slew_ns)
 		kvm_vmclock_slew_start(vc, prev.slew_ns);
 	kvm->stat.vmclock_updates++;
+	kvm_vmclock_published(vc, &cfg);
 written:
 	if (rec.valid) {
 		vc->auto_written = true;
@@ -1183,6 +1499,8 @@ written:
 		vc->auto_gen = rec.gen;
 		vc->auto_steps = rec.steps;
 	}
+done:
+	vc->update_done = req;
 out:
 	/*
 	 * Also if the write failed: see kvm_vmclock_auto_check().  After the
@@ -1190,12 +1508,32 @@ out:
 	 * in guest memory.
 	 */
 	smp_store_release(&vc->auto_seen_gen, rec.gen);
-	mutex_unlock(&vc->lock);
 }
 
-static void kvm_vmclock_request_update(struct kvm *kvm)
+/*
+ * Handle KVM_REQ_VMCLOCK_UPDATE, before @vcpu enters the guest.  One vCPU
+ * publishes each change: whoever gets the @writing bit first.  The others
+ * find the change published, or, while it is being published, go round the
+ * entry loop again instead of entering the guest with what guest memory
+ * held before; they never sleep on the bit, and a signal stops them as it
+ * stops any KVM_RUN.  An update that cannot be written is not retried at
+ * every entry: see kvm_vmclock_stall() and kvm_vmclock_retry_later().
+ */
+void kvm_vmclock_update(struct kvm_vcpu *vcpu)
 {
-	kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+	struct kvm_vmclock_state *vc = &vcpu->kvm->arch.vmclock;
+	u64 req;
+
+	if (test_and_set_bit_lock(0, &vc->writing)) {
+		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+		return;
+	}
+
+	req = atomic64_read(&vc->update_req);
+	if (req != vc->update_done && req != vc->blocked_req)
+		kvm_vmclock_publish(vcpu, req);
+
+	clear_bit_unlock(0, &vc->writing);
 }
 
 void kvm_vmclock_memslots_updated(struct kvm *kvm)
@@ -1204,18 +1542,46 @@ void kvm_vmclock_memslots_updated(struct kvm *kvm)
 		kvm_vmclock_request_update(kvm);
 }
 
+/* The guest TSC is not known to KVM: TDX, SEV-SNP with Secure TSC. */
+static bool kvm_vmclock_tsc_protected(struct kvm *kvm)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	if (kvm->arch.vm_type == KVM_X86_TDX_VM)
+		return true;
+
+	kvm_for_each_vcpu(i, vcpu, kvm) {
+		if (vcpu->arch.guest_tsc_protected)
+			return true;
+	}
+	return false;
+}
+
+u32 kvm_vmclock_caps(struct kvm *kvm)
+{
+	if (kvm && kvm_vmclock_tsc_protected(kvm))
+		return 0;
+
+	return KVM_VMCLOCK_CAP_USERSPACE | KVM_VMCLOCK_CAP_AUTO |
+	       KVM_VMCLOCK_CAP_NOTIFY;
+}
+
 static int kvm_vmclock_check_config(const struct kvm_vmclock *cfg)
 {
-	if (cfg->tsc_hz || memchr_inv(cfg->reserved, 0, sizeof(cfg->reserved)))
+	if (cfg->pad || memchr_inv(cfg->reserved, 0, sizeof(cfg->reserved)))
 		return -EINVAL;
 
 	if (cfg->gpa == KVM_VMCLOCK_GPA_DISABLED)
-		return cfg->size || cfg->flags ? -EINVAL : 0;
+		return cfg->size || cfg->mode || cfg->flags ? -EINVAL : 0;
 
-	/* Exactly one mode; UTC instead of TAI only in auto mode. */
-	if (cfg->flags != KVM_VMCLOCK_F_USERSPACE &&
-	    cfg->flags != KVM_VMCLOCK_F_AUTO &&
-	    cfg->flags != (KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC))
+	if (cfg->flags & ~(KVM_VMCLOCK_F_UTC | KVM_VMCLOCK_F_NOTIFY))
+		return -EINVAL;
+
+	/* UTC instead of TAI only in auto mode. */
+	if (cfg->mode != KVM_VMCLOCK_MODE_AUTO &&
+	    (cfg->mode != KVM_VMCLOCK_MODE_USERSPACE ||
+	     cfg->flags & KVM_VMCLOCK_F_UTC))
 		return -EINVAL;
 
 	if (!IS_ALIGNED(cfg->gpa, 8) || cfg->size < sizeof(struct vmclock_abi) ||
@@ -1226,16 +1592,17 @@ static int kvm_vmclock_check_config(const struct kvm_vmclock *cfg)
 	return 0;
 }
 
-static int kvm_vmclock_init_cache(struct kvm *kvm, struct gfn_to_hva_cache *ghc,
-				  gpa_t gpa, u32 size)
+/* Whether KVM can write [@gpa, @gpa + @size): shared memory in a memslot. */
+static int kvm_vmclock_check_gpa(struct kvm *kvm, gpa_t gpa, u32 size)
 {
+	struct gfn_to_hva_cache ghc;
 	int idx, r;
 
 	idx = srcu_read_lock(&kvm->srcu);
 	/* Private memory has no userspace mapping for KVM to write through. */
 	if (kvm_mem_is_private(kvm, gpa_to_gfn(gpa)))
 		r = -EINVAL;
-	else if (kvm_gfn_to_hva_cache_init(kvm, ghc, gpa, size))
+	else if (kvm_gfn_to_hva_cache_init(kvm, &ghc, gpa, size))
 		r = -EFAULT;
 	else
 		r = 0;
@@ -1247,7 +1614,8 @@ static int kvm_vmclock_init_cache(struct kvm *kvm, struct gfn_to_hva_cache *ghc,
 int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 {
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
-	struct gfn_to_hva_cache ghc = {};
+	struct eventfd_ctx *notify = NULL, *old_notify;
+	bool enable, was_auto;
 	struct kvm_vmclock cfg;
 	int r;
 
@@ -1258,65 +1626,66 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 	if (r)
 		return r;
 
-	if (cfg.gpa != KVM_VMCLOCK_GPA_DISABLED) {
-		r = kvm_vmclock_init_cache(kvm, &ghc, cfg.gpa, cfg.size);
+	enable = cfg.gpa != KVM_VMCLOCK_GPA_DISABLED;
+	if (enable) {
+		if (kvm_vmclock_tsc_protected(kvm))
+			return -EOPNOTSUPP;
+
+		r = kvm_vmclock_check_gpa(kvm, cfg.gpa, cfg.size);
 		if (r)
 			return r;
 	}
 
-	mutex_lock(&vc->lock);
-	/*
-	 * At the same place, guest memory still holds what KVM wrote last,
-	 * which the next line in auto mode must stay monotonic with.
-	 */
-	if (cfg.gpa != KVM_VMCLOCK_GPA_DISABLED &&
-	    (cfg.gpa != vc->ghc.gpa || cfg.size != vc->size))
-		vc->written_valid = false;
-	/* Write at the next update, whatever it is. */
-	memset(&vc->view, 0, sizeof(vc->view));
-	if (vc->mode & KVM_VMCLOCK_F_AUTO)
-		atomic_dec(&kvm_vmclock_auto_vms);
-	if (cfg.gpa == KVM_VMCLOCK_GPA_DISABLED) {
-		/* Guest memory keeps what was written last. */
-		WRITE_ONCE(vc->mode, 0);
-		vc->host_valid = false;
-	} else {
-		vc->ghc = ghc;
-		vc->size = cfg.size;
-		vc->clear_tail = true;
-		WRITE_ONCE(vc->mode, cfg.flags);
+	if (cfg.flags & KVM_VMCLOCK_F_NOTIFY) {
+		notify = eventfd_ctx_fdget(cfg.notify_fd);
+		if (IS_ERR(notify))
+			return PTR_ERR(notify);
 	}
-	if (vc->mode & KVM_VMCLOCK_F_AUTO)
-		atomic_inc(&kvm_vmclock_auto_vms);
-	vc->slew_end = 0;
-	vc->auto_written = false;
-	WRITE_ONCE(vc->auto_seen_gen, 0);
-	mutex_unlock(&vc->lock);
 
-	if (cfg.gpa != KVM_VMCLOCK_GPA_DISABLED)
-		kvm_vmclock_request_update(kvm);
+	mutex_lock(&vc->config_lock);
+	was_auto = vc->mode == KVM_VMCLOCK_MODE_AUTO;
+	/* The host line is current before the first update in auto mode. */
+	if (!was_auto && cfg.mode == KVM_VMCLOCK_MODE_AUTO)
+		kvm_vmclock_auto_get();
+	spin_lock(&vc->lock);
+	old_notify = vc->notify;
+	WRITE_ONCE(vc->mode, cfg.mode);
+	vc->flags = cfg.flags;
+	vc->gpa = cfg.gpa;
+	vc->size = cfg.size;
+	vc->notify = notify;
+	/* The VMM supplies the host clock again after a disable. */
+	if (!enable)
+		vc->host_valid = false;
+	vc->config_gen++;
+	spin_unlock(&vc->lock);
+
+	if (was_auto && cfg.mode != KVM_VMCLOCK_MODE_AUTO)
+		kvm_vmclock_auto_put();
+	mutex_unlock(&vc->config_lock);
+
+	if (old_notify)
+		eventfd_ctx_put(old_notify);
+
+	kvm_vmclock_request_update(kvm);
 	return 0;
 }
 
-/* The guest TSC frequency if all vCPUs run at the same fixed ratio, else 0. */
-static u64 kvm_vmclock_tsc_hz(struct kvm *kvm)
+/* The vCPUs' TSC frequency as KVM configured it, if they all agree, else 0. */
+static u32 kvm_vmclock_guest_tsc_khz(struct kvm *kvm)
 {
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
-	u64 ratio = 0;
+	u32 khz = 0;
 
 	kvm_for_each_vcpu(i, vcpu, kvm) {
-		u64 vcpu_ratio = READ_ONCE(vcpu->arch.l1_tsc_scaling_ratio);
+		u32 vcpu_khz = READ_ONCE(vcpu->arch.virtual_tsc_khz);
 
-		if (vcpu->arch.tsc_always_catchup || (ratio && vcpu_ratio != ratio))
+		if (khz && vcpu_khz != khz)
 			return 0;
-		ratio = vcpu_ratio;
+		khz = vcpu_khz;
 	}
-	if (!ratio)
-		return 0;
-
-	return mul_u64_u64_shr((u64)tsc_khz * 1000, ratio,
-			       kvm_caps.tsc_scaling_ratio_frac_bits);
+	return khz;
 }
 
 int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp)
@@ -1324,17 +1693,21 @@ int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp)
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
 	struct kvm_vmclock cfg = {
 		.gpa = KVM_VMCLOCK_GPA_DISABLED,
+		.notify_fd = -1,
 	};
 
-	mutex_lock(&vc->lock);
+	spin_lock(&vc->lock);
 	if (vc->mode) {
-		cfg.gpa = vc->ghc.gpa;
+		cfg.gpa = vc->gpa;
 		cfg.size = vc->size;
-		cfg.flags = vc->mode;
+		cfg.mode = vc->mode;
+		/* An eventfd is local to the process: not part of the output. */
+		cfg.flags = vc->flags & ~KVM_VMCLOCK_F_NOTIFY;
+		cfg.status = vc->stalled ? KVM_VMCLOCK_STATUS_STALLED : 0;
 	}
-	mutex_unlock(&vc->lock);
+	spin_unlock(&vc->lock);
 
-	cfg.tsc_hz = kvm_vmclock_tsc_hz(kvm);
+	cfg.guest_tsc_khz = kvm_vmclock_guest_tsc_khz(kvm);
 
 	if (copy_to_user(argp, &cfg, sizeof(cfg)))
 		return -EFAULT;
@@ -1344,13 +1717,14 @@ int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp)
 int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp)
 {
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
+	struct kvm_vmclock_host in;
 	struct vmclock_abi host;
 	int r;
 
-	if (copy_from_user(&host, argp, sizeof(host)))
+	if (copy_from_user(&in, argp, sizeof(in)))
 		return -EFAULT;
 
-	r = kvm_vmclock_check_host(&host);
+	r = kvm_vmclock_host_clock(&in, &host);
 	if (r)
 		return r;
 
@@ -1358,19 +1732,65 @@ int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp)
 	if (r)
 		return r;
 
-	host.size = 0;
-	host.seq_count = 0;
-
-	mutex_lock(&vc->lock);
+	spin_lock(&vc->lock);
 	if (!vc->mode) {
 		r = -ENOENT;
-	} else if (vc->mode != KVM_VMCLOCK_F_USERSPACE) {
+	} else if (vc->mode != KVM_VMCLOCK_MODE_USERSPACE) {
 		r = -EINVAL;
 	} else {
 		vc->host = host;
 		vc->host_valid = true;
 	}
-	mutex_unlock(&vc->lock);
+	spin_unlock(&vc->lock);
+
+	if (!r)
+		kvm_vmclock_request_update(kvm);
+	return r;
+}
+
+#define KVM_VMCLOCK_DISRUPTION_FLAGS	(KVM_VMCLOCK_DISRUPTED |		\
+					 KVM_VMCLOCK_NEW_GENERATION |		\
+					 KVM_VMCLOCK_SET_NOTICE)
+#define KVM_VMCLOCK_NOTICES		(KVM_VMCLOCK_NOTICE_SOON |		\
+					 KVM_VMCLOCK_NOTICE_IMMINENT)
+
+static u64 kvm_vmclock_notice_flags(u32 notice)
+{
+	return (notice & KVM_VMCLOCK_NOTICE_SOON ?
+		VMCLOCK_FLAG_DISRUPTION_SOON : 0) |
+	       (notice & KVM_VMCLOCK_NOTICE_IMMINENT ?
+		VMCLOCK_FLAG_DISRUPTION_IMMINENT : 0);
+}
+
+int kvm_vm_ioctl_vmclock_disruption(struct kvm *kvm, void __user *argp)
+{
+	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
+	struct kvm_vmclock_disruption d;
+	int r = 0;
+
+	if (copy_from_user(&d, argp, sizeof(d)))
+		return -EFAULT;
+
+	if (d.flags & ~KVM_VMCLOCK_DISRUPTION_FLAGS ||
+	    d.notice & ~KVM_VMCLOCK_NOTICES ||
+	    (d.notice && !(d.flags & KVM_VMCLOCK_SET_NOTICE)) ||
+	    memchr_inv(d.reserved, 0, sizeof(d.reserved)))
+		return -EINVAL;
+
+	spin_lock(&vc->lock);
+	if (!vc->mode) {
+		r = -ENOENT;
+	} else {
+		if (d.flags & KVM_VMCLOCK_DISRUPTED)
+			vc->new_disruptions++;
+		if (d.flags & KVM_VMCLOCK_NEW_GENERATION)
+			vc->new_generations++;
+		if (d.flags & KVM_VMCLOCK_SET_NOTICE) {
+			vc->new_notice = true;
+			vc->notice = kvm_vmclock_notice_flags(d.notice);
+		}
+	}
+	spin_unlock(&vc->lock);
 
 	if (!r)
 		kvm_vmclock_request_update(kvm);
@@ -1379,22 +1799,31 @@ int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp)
 
 void kvm_vmclock_init_vm(struct kvm *kvm)
 {
-	mutex_init(&kvm->arch.vmclock.lock);
-	INIT_DELAYED_WORK(&kvm->arch.vmclock.slew_work,
-			  kvm_vmclock_slew_work_fn);
+	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
+
+	mutex_init(&vc->config_lock);
+	spin_lock_init(&vc->lock);
+	vc->gpa = KVM_VMCLOCK_GPA_DISABLED;
+	INIT_DELAYED_WORK(&vc->retry_work, kvm_vmclock_retry_work_fn);
+	INIT_DELAYED_WORK(&vc->slew_work, kvm_vmclock_slew_work_fn);
 }
 
-/* Before the vCPUs go away: the slew work makes requests to them. */
+/* Before the vCPUs go away: the works make requests to them. */
 void kvm_vmclock_pre_destroy_vm(struct kvm *kvm)
 {
+	cancel_delayed_work_sync(&kvm->arch.vmclock.retry_work);
 	cancel_delayed_work_sync(&kvm->arch.vmclock.slew_work);
 }
 
 void kvm_vmclock_destroy_vm(struct kvm *kvm)
 {
-	if (kvm->arch.vmclock.mode & KVM_VMCLOCK_F_AUTO)
-		atomic_dec(&kvm_vmclock_auto_vms);
-	mutex_destroy(&kvm->arch.vmclock.lock);
+	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
+
+	if (vc->mode == KVM_VMCLOCK_MODE_AUTO)
+		kvm_vmclock_auto_put();
+	if (vc->notify)
+		eventfd_ctx_put(vc->notify);
+	mutex_destroy(&vc->config_lock);
 }
 
 #ifdef CONFIG_KVM_VMCLOCK_KUNIT_TEST

@@ -9,8 +9,6 @@
 
 #include <linux/kvm_host.h>
 
-struct timekeeper;
-
 #ifdef CONFIG_KVM_VMCLOCK
 void kvm_vmclock_init_vm(struct kvm *kvm);
 void kvm_vmclock_pre_destroy_vm(struct kvm *kvm);
@@ -18,34 +16,37 @@ void kvm_vmclock_destroy_vm(struct kvm *kvm);
 int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp);
 int kvm_vm_ioctl_get_vmclock(struct kvm *kvm, void __user *argp);
 int kvm_vm_ioctl_set_vmclock_host(struct kvm *kvm, void __user *argp);
+int kvm_vm_ioctl_vmclock_disruption(struct kvm *kvm, void __user *argp);
+u32 kvm_vmclock_caps(struct kvm *kvm);
 void kvm_vmclock_update(struct kvm_vcpu *vcpu);
 void kvm_vmclock_memslots_updated(struct kvm *kvm);
-void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set);
 void kvm_vmclock_exit(void);
 void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu);
 
-static inline u32 kvm_vmclock_supported_flags(void)
-{
-	return KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC;
-}
-
 /*
- * The guest TSC of @vcpu, or whether the master clock is in use, changed:
- * recompute the guest's vmclock before @vcpu enters the guest again.
- * Callers may hold tsc_write_lock, so only set the request, no IPI; the
- * changes happen outside guest mode.
+ * The guest TSC of @vcpu, or something else the vmclock's validity depends
+ * on, changed: republish it before @vcpu enters the guest again.  Callers
+ * may hold tsc_write_lock, so only set the request, no IPI; the changes
+ * happen outside guest mode.
  */
 static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
 {
-	if (READ_ONCE(vcpu->kvm->arch.vmclock.mode))
+	if (READ_ONCE(vcpu->kvm->arch.vmclock.mode)) {
+		atomic64_inc(&vcpu->kvm->arch.vmclock.update_req);
 		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
+	}
 }
 
-/* Before each guest entry: catch up with the host clock in auto mode. */
+DECLARE_STATIC_KEY_FALSE(kvm_vmclock_auto_key);
+
+/*
+ * Before each guest entry: catch up with the host clock in auto mode.  A
+ * NOP unless some VM has an AUTO vmclock.
+ */
 static inline void kvm_vmclock_enter_guest(struct kvm_vcpu *vcpu)
 {
-	if (unlikely(READ_ONCE(vcpu->kvm->arch.vmclock.mode) &
-		     KVM_VMCLOCK_F_AUTO))
+	if (static_branch_unlikely(&kvm_vmclock_auto_key) &&
+	    READ_ONCE(vcpu->kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO)
 		kvm_vmclock_auto_check(vcpu);
 }
 #else
@@ -85,15 +86,17 @@ static inline void kvm_vmclock_memslots_updated(struct kvm *kvm)
 {
 }
 
-static inline void kvm_vmclock_gtod_notify(struct timekeeper *tk, bool was_set)
-{
-}
-
 static inline void kvm_vmclock_exit(void)
 {
 }
 
-static inline u32 kvm_vmclock_supported_flags(void)
+static inline int kvm_vm_ioctl_vmclock_disruption(struct kvm *kvm,
+						  void __user *argp)
+{
+	return -ENOTTY;
+}
+
+static inline u32 kvm_vmclock_caps(struct kvm *kvm)
 {
 	return 0;
 }

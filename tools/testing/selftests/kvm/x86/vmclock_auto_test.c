@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Tests for KVM_VMCLOCK_F_AUTO: KVM deriving a guest's vmclock from host
+ * Tests for KVM_VMCLOCK_MODE_AUTO: KVM deriving a guest's vmclock from host
  * timekeeping, and publishing it only when the host clock really changed.
  *
  * The host clock is steered here the way an NTP daemon would, with
@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <asm/barrier.h>
+#include <linux/vmclock-abi.h>
 
 #include "test_util.h"
 #include "kvm_util.h"
@@ -386,18 +387,27 @@ static const char *other_clocksource(void)
 	return NULL;
 }
 
-static int __set_vmclock(struct kvm_vm *vm, u64 gpa, u32 size, u32 flags)
+static int __set_vmclock(struct kvm_vm *vm, u64 gpa, u32 size, u16 mode,
+			 u16 flags)
 {
-	struct kvm_vmclock cfg = { .gpa = gpa, .size = size, .flags = flags };
+	struct kvm_vmclock cfg = {
+		.gpa = gpa,
+		.size = size,
+		.mode = mode,
+		.flags = flags,
+		.notify_fd = -1,
+	};
 
 	return __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
 }
 
-static void set_vmclock(struct kvm_vm *vm, u32 flags)
+/* An automatic vmclock, TAI or (@flags KVM_VMCLOCK_F_UTC) UTC. */
+static void set_vmclock(struct kvm_vm *vm, u16 flags)
 {
-	int r = __set_vmclock(vm, VMCLOCK_GPA, PAGE_SIZE, flags);
+	int r = __set_vmclock(vm, VMCLOCK_GPA, PAGE_SIZE,
+			      KVM_VMCLOCK_MODE_AUTO, flags);
 
-	TEST_ASSERT(!r, "KVM_SET_VMCLOCK(flags 0x%x) failed, errno %d (%s)",
+	TEST_ASSERT(!r, "KVM_SET_VMCLOCK(auto mode, flags 0x%x) failed, errno %d (%s)",
 		    flags, errno, strerror(errno));
 }
 
@@ -450,8 +460,11 @@ static void guest_read_clock(struct test_vm *t, struct guest_reading *r)
 	r->shift = uc.args[5];
 }
 
-/* A VM with @nr_vcpus (1 or 2) vCPUs sharing one TSC offset. */
-static void create_test_vm_vcpus(struct test_vm *t, u32 flags, int nr_vcpus)
+/*
+ * A VM with @nr_vcpus (1 or 2) vCPUs sharing one TSC offset, and an
+ * automatic vmclock registered with @flags (0: TAI, KVM_VMCLOCK_F_UTC).
+ */
+static void create_test_vm_vcpus(struct test_vm *t, u16 flags, int nr_vcpus)
 {
 	struct kvm_vcpu *vcpus[2] = {};
 	u64 offset = TSC_OFFSET;
@@ -473,8 +486,7 @@ static void create_test_vm_vcpus(struct test_vm *t, u32 flags, int nr_vcpus)
 				     KVM_VCPU_TSC_OFFSET, &offset);
 	}
 
-	if (flags)
-		set_vmclock(t->vm, flags);
+	set_vmclock(t->vm, flags);
 	/* The master clock requests of vCPU creation, and the first update. */
 	for (i = 0; i < nr_vcpus; i++)
 		run_vcpu_op(t, vcpus[i], OP_SYNC, &uc);
@@ -482,7 +494,7 @@ static void create_test_vm_vcpus(struct test_vm *t, u32 flags, int nr_vcpus)
 			     &t->tsc_offset);
 }
 
-static void create_test_vm(struct test_vm *t, u32 flags)
+static void create_test_vm(struct test_vm *t, u16 flags)
 {
 	create_test_vm_vcpus(t, flags, 1);
 }
@@ -610,54 +622,60 @@ static void __printf(2, 3) bench_say(const char *what, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* 1. KVM_CHECK_EXTENSION, invalid flags, KVM_SET_VMCLOCK_HOST. */
+/* 1. KVM_CHECK_EXTENSION, invalid modes and flags, KVM_SET_VMCLOCK_HOST. */
 static void test_errors(void)
 {
 	static const struct {
 		const char *what;
-		u32 flags;
+		u16 mode;
+		u16 flags;
 	} bad[] = {
-		{ "USERSPACE | AUTO", KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_AUTO },
-		{ "UTC alone", KVM_VMCLOCK_F_UTC },
-		{ "USERSPACE | UTC", KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_UTC },
-		{ "AUTO | an unknown flag", KVM_VMCLOCK_F_AUTO | (1U << 3) },
-		{ "AUTO | UTC | bit 31",
-		  KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC | (1U << 31) },
+		{ "mode USERSPACE | AUTO (3)", 3, 0 },
+		{ "UTC without a mode", 0, KVM_VMCLOCK_F_UTC },
+		{ "USERSPACE | UTC", KVM_VMCLOCK_MODE_USERSPACE, KVM_VMCLOCK_F_UTC },
+		{ "AUTO | an unknown flag", KVM_VMCLOCK_MODE_AUTO, 1U << 2 },
+		{ "AUTO | UTC | bit 15", KVM_VMCLOCK_MODE_AUTO,
+		  KVM_VMCLOCK_F_UTC | (1U << 15) },
 	};
-	u32 want = KVM_VMCLOCK_F_USERSPACE | KVM_VMCLOCK_F_AUTO |
-		   KVM_VMCLOCK_F_UTC;
+	u32 want = KVM_VMCLOCK_CAP_USERSPACE | KVM_VMCLOCK_CAP_AUTO |
+		   KVM_VMCLOCK_CAP_NOTIFY;
+	struct kvm_vmclock_host host;
 	struct vmclock_abi clk = {};
 	struct kvm_vmclock cfg;
 	struct test_vm t;
 	int i, r;
 
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_VMCLOCK) == want,
-		    "KVM_CAP_VMCLOCK is 0x%x, expected 0x%x",
+		    "KVM_CAP_VMCLOCK is 0x%x, expected 0x%x (USERSPACE | AUTO | NOTIFY)",
 		    kvm_check_cap(KVM_CAP_VMCLOCK), want);
 
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
+	create_test_vm(&t, KVM_VMCLOCK_F_UTC);
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		r = __set_vmclock(t.vm, VMCLOCK_GPA, PAGE_SIZE, bad[i].flags);
+		r = __set_vmclock(t.vm, VMCLOCK_GPA, PAGE_SIZE, bad[i].mode,
+				  bad[i].flags);
 		TEST_ASSERT(r == -1 && errno == EINVAL,
 			    "KVM_SET_VMCLOCK with %s: got %d errno %d, expected EINVAL",
 			    bad[i].what, r, errno);
 		vm_ioctl(t.vm, KVM_GET_VMCLOCK, &cfg);
-		TEST_ASSERT(cfg.flags == (KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC) &&
-			    cfg.gpa == VMCLOCK_GPA,
-			    "KVM_SET_VMCLOCK with %s changed the registration to gpa 0x%llx flags 0x%x",
-			    bad[i].what, cfg.gpa, cfg.flags);
+		TEST_ASSERT(cfg.mode == KVM_VMCLOCK_MODE_AUTO &&
+			    cfg.flags == KVM_VMCLOCK_F_UTC &&
+			    cfg.gpa == VMCLOCK_GPA && cfg.notify_fd == -1,
+			    "KVM_SET_VMCLOCK with %s changed the registration to gpa 0x%llx mode %u flags 0x%x notify_fd %d, expected auto mode with F_UTC",
+			    bad[i].what, cfg.gpa, cfg.mode, cfg.flags,
+			    cfg.notify_fd);
 	}
 
 	/* The clock data is KVM's own in auto mode. */
 	read_published(&t, &clk);
-	r = __vm_ioctl(t.vm, KVM_SET_VMCLOCK_HOST, &clk);
+	vmclock_host_from_abi(&host, &clk);
+	r = __vm_ioctl(t.vm, KVM_SET_VMCLOCK_HOST, &host);
 	TEST_ASSERT(r == -1 && errno == EINVAL,
 		    "KVM_SET_VMCLOCK_HOST in auto mode: got %d errno %d, expected EINVAL",
 		    r, errno);
 
 	destroy_test_vm(&t);
 	test_passed("errors",
-		    "CAP 0x%x, %zu bad flag sets and SET_VMCLOCK_HOST in auto mode rejected\n",
+		    "CAP 0x%x, %zu bad mode/flag sets and SET_VMCLOCK_HOST in auto mode rejected\n",
 		    want, ARRAY_SIZE(bad));
 }
 
@@ -670,8 +688,8 @@ static void test_fields(void)
 
 	set_tai_offset(TAI_OFFSET);
 	set_synced(false);
-	create_test_vm(&tai, KVM_VMCLOCK_F_AUTO);
-	create_test_vm(&utc, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
+	create_test_vm(&tai, 0);
+	create_test_vm(&utc, KVM_VMCLOCK_F_UTC);
 
 	read_published(&tai, &c);
 	TEST_ASSERT(c.magic == VMCLOCK_MAGIC && c.version == 1 &&
@@ -752,7 +770,7 @@ static void test_accuracy(void)
 	struct test_vm t;
 	int i;
 
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&t, 0);
 
 	/* At the same TSC value, from KVM_GET_CLOCK. */
 	for (i = 0; i < 100; i++) {
@@ -868,7 +886,7 @@ static void test_frequency(void)
 	struct test_vm t;
 
 	set_tai_offset(TAI_OFFSET);
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&t, 0);
 
 	freq_step(&t, FREQ_STEP_PPM, false, &up);
 	freq_step(&t, -FREQ_STEP_PPM, true, &down);
@@ -932,7 +950,7 @@ static void test_steady(void)
 
 	set_tai_offset(TAI_OFFSET);
 	set_synced(false);
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&t, 0);
 
 	updates = vmclock_updates(&t);
 	ticks_free = run_steadily(&t, STEADY_SEC * NSEC_PER_SEC, &dev_free);
@@ -982,7 +1000,7 @@ static void test_clocksource(void)
 		return;
 	}
 	set_tai_offset(TAI_OFFSET);
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&t, 0);
 	guest_read_clock(&t, &r);
 	TEST_ASSERT(r.status == VMCLOCK_READ_OK, "Guest read %s before the switch",
 		    vmclock_read_status_name(r.status));
@@ -1060,7 +1078,7 @@ static void test_monotonic(void)
 	int i;
 
 	set_tai_offset(TAI_OFFSET);
-	create_test_vm_vcpus(&t, KVM_VMCLOCK_F_AUTO, 2);
+	create_test_vm_vcpus(&t, 0, 2);
 	updates = vmclock_updates(&t);
 
 	/* Both vCPUs read, so each update is written while the other reads. */
@@ -1119,7 +1137,7 @@ static void test_steps(void)
 	s64 jump;
 
 	set_tai_offset(TAI_OFFSET);
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&t, 0);
 	read_published(&t, &c0);
 
 	u0 = vmclock_updates(&t);
@@ -1208,8 +1226,8 @@ static void test_leap_second(void)
 	u64 end;
 
 	set_tai_offset(TAI_OFFSET);
-	create_test_vm(&tai, KVM_VMCLOCK_F_AUTO);
-	create_test_vm(&utc, KVM_VMCLOCK_F_AUTO | KVM_VMCLOCK_F_UTC);
+	create_test_vm(&tai, 0);
+	create_test_vm(&utc, KVM_VMCLOCK_F_UTC);
 
 	/* Setting the clock makes it unsynchronized: synchronize it after. */
 	settime_ns(midnight - LEAP_LEAD_NS);
@@ -1345,7 +1363,7 @@ static void benchmark(u64 seconds)
 	set_tai_offset(TAI_OFFSET);
 	set_synced(true);
 	set_freq_ppm(0);
-	create_test_vm(&t, KVM_VMCLOCK_F_AUTO);
+	create_test_vm(&t, 0);
 
 	get_kvm_clock(&t, &d0);
 	bench_phase(&t, seconds * NSEC_PER_SEC, &steady);
@@ -1397,7 +1415,7 @@ int main(int argc, char *argv[])
 		}
 	}
 
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_F_AUTO);
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_CAP_AUTO);
 	TEST_REQUIRE(sys_clocksource_is_based_on_tsc());
 	/* Steering the host clock needs CAP_SYS_TIME. */
 	tx.modes = ADJ_TAI;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Tests for KVM_SET_VMCLOCK, KVM_GET_VMCLOCK and KVM_SET_VMCLOCK_HOST: KVM
- * keeping a vmclock structure (include/uapi/linux/vmclock-abi.h) in guest
- * memory consistent with the guest's TSC.
+ * Tests for KVM_SET_VMCLOCK, KVM_GET_VMCLOCK, KVM_SET_VMCLOCK_HOST and
+ * KVM_VMCLOCK_DISRUPTION in userspace mode: KVM keeping a vmclock structure
+ * (include/uapi/linux/vmclock-abi.h) in guest memory consistent with the
+ * guest's TSC.
  *
  * The VMM describes the host TSC -> CLOCK_TAI line in the host TSC domain;
  * the guest reads the structure KVM publishes with the same arithmetic as
@@ -11,21 +12,29 @@
  * host TSC domain.  Without TSC scaling that conversion is exact, so the
  * guest's time must match to the nanosecond.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <asm/barrier.h>
+#include <linux/vmclock-abi.h>
 
 #include "test_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		11
+#define NR_TESTS		17
 #define NR_VCPUS		2
+
+/* The most vCPUs a VM has here: the one-writer test, and a late vCPU. */
+#define MAX_VCPUS		16
 
 /* The vmclock lives in a memslot of its own, so that it can be moved. */
 #define VMCLOCK_SLOT		10
@@ -36,6 +45,14 @@
 #define RO_SLOT			11
 #define RO_GPA			0xc0400000ULL
 #define UNBACKED_GPA		0xd0000000ULL
+#define PRIVATE_SLOT		12
+#define PRIVATE_GPA		0xc0600000ULL
+
+/* Entries of a vCPU's dirty ring: far more than a test dirties. */
+#define DIRTY_RING_ENTRIES	1024
+
+/* How many updates the notification test triggers. */
+#define NR_NOTIFY_TRIGGERS	6
 
 #define VMCLOCK_SIZE		((u32)PAGE_SIZE)
 
@@ -73,11 +90,13 @@
 /* seq_count left odd by the hostile guest. */
 #define HOSTILE_SEQ		0xdeadbeefU
 
-/* Flags KVM still relays while the clock is unreliable. */
-#define UNRELIABLE_FLAGS	(VMCLOCK_FLAG_DISRUPTION_SOON |		\
+/* The flags the VMM owns, set with KVM_VMCLOCK_DISRUPTION. */
+#define VMM_FLAGS		(VMCLOCK_FLAG_DISRUPTION_SOON |		\
 				 VMCLOCK_FLAG_DISRUPTION_IMMINENT |	\
-				 VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT |	\
-				 VMCLOCK_FLAG_NOTIFICATION_PRESENT)
+				 VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT)
+
+/* Flags KVM still relays while the clock is unreliable. */
+#define UNRELIABLE_FLAGS	(VMM_FLAGS | VMCLOCK_FLAG_NOTIFICATION_PRESENT)
 
 enum guest_op {
 	OP_SYNC,	/* Only report back: the vmclock may be unmapped. */
@@ -88,7 +107,7 @@ enum guest_op {
 };
 
 /* Per-vCPU operation, and shared state for the looping operations. */
-static u32 guest_op[NR_VCPUS];
+static u32 guest_op[MAX_VCPUS];
 static bool guest_stop;
 static struct vmclock_abi guest_ref;	/* The line, in the guest TSC domain */
 
@@ -254,23 +273,46 @@ static void run_all(struct kvm_vcpu **vcpus, int nr_vcpus)
 		run_sync(vcpus[i]);
 }
 
+static void add_vmclock_slot(struct kvm_vm *vm, u32 flags)
+{
+	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, VMCLOCK_GPA,
+				    VMCLOCK_SLOT, VMCLOCK_NPAGES, flags);
+}
+
+/* The guest side of a vCPU added with vm_vcpu_add(). */
+static void setup_vcpu(struct kvm_vcpu *vcpu)
+{
+	TEST_ASSERT(vcpu->id < MAX_VCPUS, "vCPU id %u, at most %d here",
+		    vcpu->id, MAX_VCPUS - 1);
+	vcpu_args_set(vcpu, 2, VMCLOCK_GVA, vcpu->id);
+	guest_op[vcpu->id] = OP_SYNC;
+	sync_global_to_guest(vcpu->vm, guest_op);
+}
+
+/* The vmclock memslot mapped and the guest state reset, for @vm. */
+static void setup_vm(struct kvm_vm *vm, struct kvm_vcpu **vcpus,
+		     int nr_vcpus, u32 slot_flags)
+{
+	int i;
+
+	add_vmclock_slot(vm, slot_flags);
+	virt_map(vm, VMCLOCK_GVA, VMCLOCK_GPA, VMCLOCK_NPAGES);
+
+	memset(guest_op, 0, sizeof(guest_op));
+	guest_stop = false;
+	sync_global_to_guest(vm, guest_stop);
+	for (i = 0; i < nr_vcpus; i++)
+		setup_vcpu(vcpus[i]);
+}
+
 static struct kvm_vm *create_vm(struct kvm_vcpu **vcpus, int nr_vcpus)
 {
 	struct kvm_vm *vm;
-	int i;
 
+	TEST_ASSERT(nr_vcpus <= MAX_VCPUS, "%d vCPUs, at most %d here",
+		    nr_vcpus, MAX_VCPUS);
 	vm = vm_create_with_vcpus(nr_vcpus, guest_code, vcpus);
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, VMCLOCK_GPA,
-				    VMCLOCK_SLOT, VMCLOCK_NPAGES, 0);
-	virt_map(vm, VMCLOCK_GVA, VMCLOCK_GPA, VMCLOCK_NPAGES);
-
-	for (i = 0; i < nr_vcpus; i++) {
-		vcpu_args_set(vcpus[i], 2, VMCLOCK_GVA, i);
-		guest_op[i] = OP_SYNC;
-	}
-	guest_stop = false;
-	sync_global_to_guest(vm, guest_op);
-	sync_global_to_guest(vm, guest_stop);
+	setup_vm(vm, vcpus, nr_vcpus, 0);
 
 	/*
 	 * Let every vCPU handle the master clock requests of its creation,
@@ -299,16 +341,18 @@ static void guest_read_clock(struct kvm_vcpu *vcpu, struct guest_reading *r)
 static void assert_read_status(const char *what, struct kvm_vm *vm,
 			       const struct guest_reading *r, u64 expect)
 {
-	struct kvm_clock_data data = {};
+	struct kvm_vmclock cfg;
 
 	if (r->status == expect)
 		return;
 
-	/* KVM_CLOCK_TSC_STABLE tells whether KVM uses its master clock. */
-	vm_ioctl(vm, KVM_GET_CLOCK, &data);
-	TEST_FAIL("%s: guest vmclock reader returned %s, expected %s (KVM_GET_CLOCK flags 0x%x)",
+	/* guest_tsc_khz is 0 if the vCPUs' TSC rates differ. */
+	memset(&cfg, 0, sizeof(cfg));
+	vm_ioctl(vm, KVM_GET_VMCLOCK, &cfg);
+	TEST_FAIL("%s: guest read %s, expected %s (KVM_GET_VMCLOCK status 0x%x, guest_tsc_khz %u)",
 		  what, vmclock_read_status_name(r->status),
-		  vmclock_read_status_name(expect), data.flags);
+		  vmclock_read_status_name(expect), cfg.status,
+		  cfg.guest_tsc_khz);
 }
 
 static u64 tsc_offset(struct kvm_vcpu *vcpu)
@@ -339,19 +383,31 @@ static void set_tsc_offset_all(struct kvm_vcpu **vcpus, int nr_vcpus,
 		set_tsc_offset(vcpus[i], offset);
 }
 
-static int __set_vmclock(struct kvm_vm *vm, u64 gpa, u32 size, u32 flags)
+static int __set_vmclock(struct kvm_vm *vm, u64 gpa, u32 size, u16 mode,
+			 u16 flags, int notify_fd)
 {
-	struct kvm_vmclock cfg = { .gpa = gpa, .size = size, .flags = flags };
+	struct kvm_vmclock cfg = {
+		.gpa = gpa,
+		.size = size,
+		.mode = mode,
+		.flags = flags,
+		.notify_fd = notify_fd,
+	};
 
 	return __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
 }
 
 static void set_vmclock(struct kvm_vm *vm, u64 gpa, u32 size)
 {
-	int r = __set_vmclock(vm, gpa, size, KVM_VMCLOCK_F_USERSPACE);
+	int r = __set_vmclock(vm, gpa, size, KVM_VMCLOCK_MODE_USERSPACE, 0, -1);
 
 	TEST_ASSERT(!r, "KVM_SET_VMCLOCK(gpa 0x%lx, size %u) failed, errno %d (%s)",
 		    gpa, size, errno, strerror(errno));
+}
+
+static int disable_vmclock(struct kvm_vm *vm)
+{
+	return __set_vmclock(vm, KVM_VMCLOCK_GPA_DISABLED, 0, 0, 0, -1);
 }
 
 static void get_vmclock(struct kvm_vm *vm, struct kvm_vmclock *cfg)
@@ -360,30 +416,101 @@ static void get_vmclock(struct kvm_vm *vm, struct kvm_vmclock *cfg)
 	vm_ioctl(vm, KVM_GET_VMCLOCK, cfg);
 }
 
+/*
+ * What KVM_GET_VMCLOCK must say of a registration: no file descriptor and
+ * no F_NOTIFY (they are local to the process that registered), no padding.
+ */
 static void assert_vmclock_config(const char *what, struct kvm_vm *vm,
-				  u64 gpa, u32 size, u32 flags)
+				  u64 gpa, u32 size, u16 mode)
 {
 	struct kvm_vmclock cfg;
 	int i;
 
 	get_vmclock(vm, &cfg);
-	TEST_ASSERT(cfg.gpa == gpa && cfg.size == size && cfg.flags == flags,
-		    "%s: KVM_GET_VMCLOCK returned gpa 0x%llx size %u flags 0x%x, expected gpa 0x%lx size %u flags 0x%x",
-		    what, cfg.gpa, cfg.size, cfg.flags, gpa, size, flags);
+	TEST_ASSERT(cfg.gpa == gpa && cfg.size == size && cfg.mode == mode,
+		    "%s: KVM_GET_VMCLOCK returned gpa 0x%llx size %u mode %u, expected gpa 0x%lx size %u mode %u",
+		    what, cfg.gpa, cfg.size, cfg.mode, gpa, size, mode);
+	TEST_ASSERT(!cfg.flags && cfg.notify_fd == -1,
+		    "%s: KVM_GET_VMCLOCK returned flags 0x%x notify_fd %d, expected 0 and -1",
+		    what, cfg.flags, cfg.notify_fd);
+	TEST_ASSERT(!cfg.pad, "%s: KVM_GET_VMCLOCK returned pad 0x%x", what,
+		    cfg.pad);
 	for (i = 0; i < ARRAY_SIZE(cfg.reserved); i++)
 		TEST_ASSERT(!cfg.reserved[i],
 			    "%s: KVM_GET_VMCLOCK returned reserved[%d] = 0x%llx",
 			    what, i, cfg.reserved[i]);
 }
 
+static void assert_status_bits(const char *what, struct kvm_vm *vm,
+			       u32 status)
+{
+	struct kvm_vmclock cfg;
+
+	get_vmclock(vm, &cfg);
+	TEST_ASSERT(cfg.status == status,
+		    "%s: KVM_GET_VMCLOCK status is 0x%x, expected 0x%x (bit 0: STALLED, the last write to guest memory failed)",
+		    what, cfg.status, status);
+}
+
+/* The clock data of @clk as KVM_SET_VMCLOCK_HOST takes it. */
 static void set_host(struct kvm_vm *vm, const struct vmclock_abi *clk)
 {
-	vm_ioctl(vm, KVM_SET_VMCLOCK_HOST, clk);
+	vmclock_set_host(vm, clk);
+}
+
+/*
+ * New clock data on the same line (only an error bound differs): a trigger
+ * that changes what is published without changing the time.
+ */
+static void set_new_data(struct kvm_vm *vm, struct vmclock_abi *host)
+{
+	host->time_esterror_nanosec++;
+	set_host(vm, host);
+}
+
+static int __disrupt(struct kvm_vm *vm, u32 flags, u32 notice)
+{
+	struct kvm_vmclock_disruption d = { .flags = flags, .notice = notice };
+
+	return __vm_ioctl(vm, KVM_VMCLOCK_DISRUPTION, &d);
+}
+
+/*
+ * KVM_VMCLOCK_DISRUPTION, and what the guest must see of it from the next
+ * update on, in @want: the VMM-owned fields of the structure.
+ */
+static void disrupt(struct kvm_vm *vm, struct vmclock_abi *want, u32 flags,
+		    u32 notice)
+{
+	int r = __disrupt(vm, flags, notice);
+
+	TEST_ASSERT(!r, "KVM_VMCLOCK_DISRUPTION(flags 0x%x, notice 0x%x) failed, errno %d (%s)",
+		    flags, notice, errno, strerror(errno));
+
+	if (flags & KVM_VMCLOCK_DISRUPTED)
+		want->disruption_marker++;
+	if (flags & KVM_VMCLOCK_NEW_GENERATION) {
+		want->vm_generation_counter++;
+		want->flags |= VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT;
+	}
+	if (flags & KVM_VMCLOCK_SET_NOTICE) {
+		want->flags &= ~(VMCLOCK_FLAG_DISRUPTION_SOON |
+				 VMCLOCK_FLAG_DISRUPTION_IMMINENT);
+		if (notice & KVM_VMCLOCK_NOTICE_SOON)
+			want->flags |= VMCLOCK_FLAG_DISRUPTION_SOON;
+		if (notice & KVM_VMCLOCK_NOTICE_IMMINENT)
+			want->flags |= VMCLOCK_FLAG_DISRUPTION_IMMINENT;
+	}
 }
 
 static u64 vmclock_updates(struct kvm_vm *vm)
 {
 	return vm_get_stat(vm, vmclock_updates);
+}
+
+static u64 vmclock_write_failures(struct kvm_vm *vm)
+{
+	return vm_get_stat(vm, vmclock_write_failures);
 }
 
 static void assert_updates(const char *what, struct kvm_vm *vm, u64 before,
@@ -396,17 +523,15 @@ static void assert_updates(const char *what, struct kvm_vm *vm, u64 before,
 		    what, now - before, delta);
 }
 
-#define RICH_FLAGS	(VMCLOCK_FLAG_TAI_OFFSET_VALID |		\
-			 VMCLOCK_FLAG_DISRUPTION_SOON |			\
-			 VMCLOCK_FLAG_PERIOD_ESTERROR_VALID |		\
-			 VMCLOCK_FLAG_PERIOD_MAXERROR_VALID |		\
-			 VMCLOCK_FLAG_TIME_ESTERROR_VALID |		\
-			 VMCLOCK_FLAG_TIME_MAXERROR_VALID |		\
-			 VMCLOCK_FLAG_TIME_MONOTONIC |			\
-			 VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT)
+/* Every flag KVM_SET_VMCLOCK_HOST accepts. */
+#define RICH_FLAGS	VMCLOCK_KVM_HOST_FLAGS
 
-/* A clock that uses every field KVM relays, so that all are checked. */
-static void make_rich_clock(struct vmclock_abi *clk, u64 marker)
+/*
+ * A clock that uses every field KVM relays, so that all are checked.  The
+ * VMM-owned fields start as on a page KVM has not written before (zero);
+ * set_rich_host() sets them too.
+ */
+static void make_rich_clock(struct vmclock_abi *clk)
 {
 	*clk = host_line;
 
@@ -417,18 +542,33 @@ static void make_rich_clock(struct vmclock_abi *clk, u64 marker)
 	clk->leap_second_smearing_hint = VMCLOCK_SMEARING_NOON_LINEAR;
 	clk->leap_indicator = VMCLOCK_LEAP_PRE_POS;
 	clk->flags = RICH_FLAGS;
-	clk->disruption_marker = marker;
-	clk->vm_generation_counter = 0xfedcba9876543210ULL;
 	clk->counter_period_esterror_rate_frac_sec =
 		clk->counter_period_frac_sec >> 20;
 	clk->counter_period_maxerror_rate_frac_sec =
 		clk->counter_period_frac_sec >> 16;
 	clk->time_esterror_nanosec = 1234;
 	clk->time_maxerror_nanosec = 56789;
+}
 
-	/* KVM owns these two: what the VMM passes must be ignored. */
-	clk->size = 0xdead;
-	clk->seq_count = 0xbeef;
+/*
+ * The clock data of @host, and a disruption event that sets every
+ * VMM-owned field, so that all fields of the structure are in use.
+ */
+static void set_rich_host(struct kvm_vm *vm, struct vmclock_abi *host)
+{
+	set_host(vm, host);
+	disrupt(vm, host, KVM_VMCLOCK_DISRUPTED | KVM_VMCLOCK_NEW_GENERATION |
+		KVM_VMCLOCK_SET_NOTICE, KVM_VMCLOCK_NOTICE_SOON);
+}
+
+/* Only the VMM-owned fields of @host: what survives without clock data. */
+static void vmm_owned_only(struct vmclock_abi *dst,
+			   const struct vmclock_abi *host)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->disruption_marker = host->disruption_marker;
+	dst->vm_generation_counter = host->vm_generation_counter;
+	dst->flags = host->flags & UNRELIABLE_FLAGS;
 }
 
 /*
@@ -462,23 +602,6 @@ static size_t field_len(const struct field_desc *f)
 	if (f < &vmclock_fields[ARRAY_SIZE(vmclock_fields) - 1])
 		end = f[1].offset;
 	return end - f->offset;
-}
-
-static const struct field_desc *find_field(const char *name)
-{
-	int i;
-
-	for (i = 0; i < ARRAY_SIZE(vmclock_fields); i++)
-		if (!strcmp(vmclock_fields[i].name, name))
-			return &vmclock_fields[i];
-	TEST_FAIL("No field %s in struct vmclock_abi", name);
-	return NULL;
-}
-
-static void set_field(struct vmclock_abi *clk, const struct field_desc *f,
-		      u64 value)
-{
-	memcpy((void *)clk + f->offset, &value, field_len(f));
 }
 
 static u64 field_value(const struct vmclock_abi *clk,
@@ -603,6 +726,30 @@ static void read_and_check(const char *what, struct kvm_vcpu *vcpu,
 	assert_exact_time(what, vcpu->vm, &r, host, offset, before, after);
 }
 
+static long vcpu_tsc_khz(struct kvm_vcpu *vcpu)
+{
+	long khz = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+
+	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ on vCPU %u returned %ld, errno %d",
+		    vcpu->id, khz, errno);
+	return khz;
+}
+
+/* guest_tsc_khz is what KVM_GET_TSC_KHZ says for every vCPU. */
+static void assert_guest_tsc_khz(const char *what, struct kvm_vm *vm,
+				 struct kvm_vcpu **vcpus, int nr_vcpus)
+{
+	struct kvm_vmclock cfg;
+	int i;
+
+	get_vmclock(vm, &cfg);
+	for (i = 0; i < nr_vcpus; i++)
+		TEST_ASSERT(cfg.guest_tsc_khz == vcpu_tsc_khz(vcpus[i]),
+			    "%s: KVM_GET_VMCLOCK guest_tsc_khz is %u, but KVM_GET_TSC_KHZ of vCPU %u is %ld",
+			    what, cfg.guest_tsc_khz, vcpus[i]->id,
+			    vcpu_tsc_khz(vcpus[i]));
+}
+
 /*
  * 1: the header of a freshly registered vmclock, before any clock data,
  * on a page that was dirty before registration.
@@ -626,7 +773,7 @@ static void test_header(void)
 	updates = vmclock_updates(vm);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
 	assert_vmclock_config("header", vm, VMCLOCK_GPA, VMCLOCK_SIZE,
-			      KVM_VMCLOCK_F_USERSPACE);
+			      KVM_VMCLOCK_MODE_USERSPACE);
 	guest_read_clock(vcpu, &r);
 	assert_updates("header: first run after registration", vm, updates, 1);
 
@@ -677,7 +824,7 @@ static void test_accuracy(void)
 	struct vmclock_abi host;
 	struct kvm_vmclock cfg;
 	struct kvm_vm *vm;
-	u64 measured_hz, khz;
+	u64 measured_hz;
 	s64 ppm;
 	int i;
 
@@ -685,8 +832,8 @@ static void test_accuracy(void)
 	set_tsc_offset_all(vcpus, NR_VCPUS, BIG_TSC_OFFSET);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
 
-	make_rich_clock(&host, 0x0123456789abcdefULL);
-	set_host(vm, &host);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
 
 	for (i = 0; i < NR_VCPUS; i++) {
 		char what[64];
@@ -700,16 +847,17 @@ static void test_accuracy(void)
 	/* The registration, and the guest TSC rate, which is the host's. */
 	get_vmclock(vm, &cfg);
 	assert_vmclock_config("accuracy", vm, VMCLOCK_GPA, VMCLOCK_SIZE,
-			      KVM_VMCLOCK_F_USERSPACE);
+			      KVM_VMCLOCK_MODE_USERSPACE);
+	assert_guest_tsc_khz("accuracy", vm, vcpus, NR_VCPUS);
 	hz = (unsigned __int128)(line_b.tsc - line_a.tsc) * NSEC_PER_SEC;
 	measured_hz = hz / (line_b.tai_ns - line_a.tai_ns);
-	ppm = ((s64)cfg.tsc_hz - (s64)measured_hz) * 1000000 / (s64)measured_hz;
-	khz = __vcpu_ioctl(vcpus[0], KVM_GET_TSC_KHZ, NULL);
-	pr_info("accuracy: KVM_GET_VMCLOCK tsc_hz %llu, KVM_GET_TSC_KHZ %lu, measured %lu Hz (%+ld ppm)\n",
-		cfg.tsc_hz, khz, measured_hz, ppm);
+	ppm = ((s64)cfg.guest_tsc_khz * 1000 - (s64)measured_hz) * 1000000 /
+	      (s64)measured_hz;
+	pr_info("accuracy: KVM_GET_VMCLOCK guest_tsc_khz %u, measured %lu Hz (%+ld ppm)\n",
+		cfg.guest_tsc_khz, measured_hz, ppm);
 	TEST_ASSERT(ppm >= -10000 && ppm <= 10000,
-		    "accuracy: KVM_GET_VMCLOCK reports a guest TSC of %llu Hz, but the TSC runs at %lu Hz",
-		    cfg.tsc_hz, measured_hz);
+		    "accuracy: KVM_GET_VMCLOCK reports a guest TSC of %u kHz, but the TSC runs at %lu Hz",
+		    cfg.guest_tsc_khz, measured_hz);
 
 	kvm_vm_free(vm);
 	ksft_test_result_pass("exact time with a TSC offset, all fields relayed\n");
@@ -728,8 +876,8 @@ static void test_offset_change(void)
 	clk = vmclock_hva(vm);
 	set_tsc_offset_all(vcpus, NR_VCPUS, BIG_TSC_OFFSET);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
-	make_rich_clock(&host, 1);
-	set_host(vm, &host);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
 	read_and_check("offset change: before", vcpus[0], &host, BIG_TSC_OFFSET);
 	old_counter = clk->counter_value;
 
@@ -760,7 +908,7 @@ static void test_offset_change(void)
  */
 static void test_status_flips(void)
 {
-	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct kvm_vcpu *vcpus[NR_VCPUS + 1];
 	struct vmclock_abi host, *clk;
 	struct guest_reading r;
 	struct kvm_vmclock cfg;
@@ -772,10 +920,12 @@ static void test_status_flips(void)
 	clk = vmclock_hva(vm);
 	set_tsc_offset_all(vcpus, NR_VCPUS, BIG_TSC_OFFSET);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
-	make_rich_clock(&host, 2);
-	host.flags |= VMCLOCK_FLAG_DISRUPTION_IMMINENT;
-	set_host(vm, &host);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
+	disrupt(vm, &host, KVM_VMCLOCK_SET_NOTICE,
+		KVM_VMCLOCK_NOTICE_SOON | KVM_VMCLOCK_NOTICE_IMMINENT);
 	read_and_check("status: matched TSCs", vcpus[0], &host, BIG_TSC_OFFSET);
+	assert_guest_tsc_khz("status: matched TSCs", vm, vcpus, NR_VCPUS);
 
 	/* vCPU 1 gets another TSC: no single clock fits both. */
 	set_tsc_offset(vcpus[1], OTHER_TSC_OFFSET);
@@ -787,16 +937,28 @@ static void test_status_flips(void)
 	assert_unreliable("status: mismatched TSC offsets", clk, &host,
 			  VMCLOCK_SIZE);
 
-	/*
-	 * Matched again.  vCPU 1, the last written, holds the request that
-	 * turns KVM's master clock back on, so run it first.
-	 */
+	/* Matched again: valid again, on whichever vCPU runs first. */
 	set_tsc_offset_all(vcpus, NR_VCPUS, BIG_TSC_OFFSET);
 	for (i = NR_VCPUS - 1; i >= 0; i--)
 		read_and_check("status: matched again", vcpus[i], &host,
 			       BIG_TSC_OFFSET);
 	assert_published("status: matched again", clk, &host, BIG_TSC_OFFSET,
 			 VMCLOCK_SIZE);
+
+	/*
+	 * A vCPU created after registration, given the same TSC as the
+	 * others before it runs: the clock stays valid, on every vCPU.
+	 */
+	vcpus[NR_VCPUS] = vm_vcpu_add(vm, NR_VCPUS, guest_code);
+	setup_vcpu(vcpus[NR_VCPUS]);
+	set_tsc_offset(vcpus[NR_VCPUS], BIG_TSC_OFFSET);
+	for (i = NR_VCPUS; i >= 0; i--)
+		read_and_check("status: a vCPU added with the same TSC",
+			       vcpus[i], &host, BIG_TSC_OFFSET);
+	assert_published("status: a vCPU added with the same TSC", clk, &host,
+			 BIG_TSC_OFFSET, VMCLOCK_SIZE);
+	assert_guest_tsc_khz("status: a vCPU added with the same TSC", vm,
+			     vcpus, NR_VCPUS + 1);
 
 	/*
 	 * A faster guest TSC than the host's: with TSC scaling that is just
@@ -806,8 +968,7 @@ static void test_status_flips(void)
 	if (kvm_check_cap(KVM_CAP_TSC_CONTROL)) {
 		ksft_print_msg("status: TSC scaling available, no catch-up mode to test\n");
 	} else {
-		khz = __vcpu_ioctl(vcpus[0], KVM_GET_TSC_KHZ, NULL);
-		TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ failed, errno %d", errno);
+		khz = vcpu_tsc_khz(vcpus[0]);
 		vcpu_ioctl(vcpus[0], KVM_SET_TSC_KHZ,
 			   (void *)(unsigned long)(khz + khz / 10));
 		guest_read_clock(vcpus[0], &r);
@@ -816,37 +977,74 @@ static void test_status_flips(void)
 		assert_unreliable("status: TSC catch-up mode", clk, &host,
 				  VMCLOCK_SIZE);
 		get_vmclock(vm, &cfg);
-		TEST_ASSERT(!cfg.tsc_hz,
-			    "status: KVM_GET_VMCLOCK reports tsc_hz %llu for a vCPU in catch-up mode, expected 0",
-			    cfg.tsc_hz);
+		TEST_ASSERT(!cfg.guest_tsc_khz,
+			    "status: KVM_GET_VMCLOCK reports guest_tsc_khz %u although vCPU 0 runs at %ld kHz and the others at %ld kHz, expected 0",
+			    cfg.guest_tsc_khz, vcpu_tsc_khz(vcpus[0]),
+			    vcpu_tsc_khz(vcpus[1]));
 	}
 
 	kvm_vm_free(vm);
 	ksft_test_result_pass("UNRELIABLE while the guest TSC is not fixed\n");
 }
 
+/*
+ * A failed call must leave the registration alone: KVM_GET_VMCLOCK returns
+ * after it exactly what it returned before.
+ */
+static void assert_failed_with(struct kvm_vm *vm, int r, int err,
+			       const struct kvm_vmclock *before,
+			       const char *name, const char *what)
+{
+	int saved_errno = errno;
+	struct kvm_vmclock after;
+
+	TEST_ASSERT(r == -1 && saved_errno == err,
+		    "%s with %s returned %d, errno %d (%s), expected %s",
+		    name, what, r, saved_errno, strerror(saved_errno),
+		    strerror(err));
+	get_vmclock(vm, &after);
+	TEST_ASSERT(!memcmp(before, &after, sizeof(after)),
+		    "%s with %s failed, but KVM_GET_VMCLOCK changed from gpa 0x%llx size %u mode %u flags 0x%x status 0x%x to gpa 0x%llx size %u mode %u flags 0x%x status 0x%x",
+		    name, what, before->gpa, before->size, before->mode,
+		    before->flags, before->status, after.gpa, after.size,
+		    after.mode, after.flags, after.status);
+}
+
 static void expect_set_error(struct kvm_vm *vm, const struct kvm_vmclock *cfg,
 			     int err, const char *what)
 {
-	struct kvm_vmclock arg = *cfg;
+	struct kvm_vmclock before, arg = *cfg;
 	int r;
 
+	get_vmclock(vm, &before);
 	r = __vm_ioctl(vm, KVM_SET_VMCLOCK, &arg);
-	TEST_ASSERT(r == -1 && errno == err,
-		    "KVM_SET_VMCLOCK with %s returned %d, errno %d (%s), expected %s",
-		    what, r, errno, strerror(errno), strerror(err));
+	assert_failed_with(vm, r, err, &before, "KVM_SET_VMCLOCK", what);
 }
 
-static void expect_host_error(struct kvm_vm *vm, const struct vmclock_abi *clk,
-			      int err, const char *what)
+static void expect_host_error(struct kvm_vm *vm,
+			      const struct kvm_vmclock_host *host, int err,
+			      const char *what)
 {
-	struct vmclock_abi arg = *clk;
+	struct kvm_vmclock_host arg = *host;
+	struct kvm_vmclock before;
 	int r;
 
+	get_vmclock(vm, &before);
 	r = __vm_ioctl(vm, KVM_SET_VMCLOCK_HOST, &arg);
-	TEST_ASSERT(r == -1 && errno == err,
-		    "KVM_SET_VMCLOCK_HOST with %s returned %d, errno %d (%s), expected %s",
-		    what, r, errno, strerror(errno), strerror(err));
+	assert_failed_with(vm, r, err, &before, "KVM_SET_VMCLOCK_HOST", what);
+}
+
+static void expect_disruption_error(struct kvm_vm *vm,
+				    const struct kvm_vmclock_disruption *d,
+				    int err, const char *what)
+{
+	struct kvm_vmclock_disruption arg = *d;
+	struct kvm_vmclock before;
+	int r;
+
+	get_vmclock(vm, &before);
+	r = __vm_ioctl(vm, KVM_VMCLOCK_DISRUPTION, &arg);
+	assert_failed_with(vm, r, err, &before, "KVM_VMCLOCK_DISRUPTION", what);
 }
 
 static void expect_bad_pointer(struct kvm_vm *vm, unsigned long cmd,
@@ -859,7 +1057,8 @@ static void expect_bad_pointer(struct kvm_vm *vm, unsigned long cmd,
 		    name, r, errno);
 }
 
-#define GOOD_CFG	.gpa = VMCLOCK_GPA, .size = VMCLOCK_SIZE
+#define GOOD_LOC	.gpa = VMCLOCK_GPA, .size = VMCLOCK_SIZE
+#define USERSPACE	.mode = KVM_VMCLOCK_MODE_USERSPACE
 #define MIN_SIZE	sizeof(struct vmclock_abi)
 
 /* Invalid registrations, each with the documented error code. */
@@ -868,58 +1067,91 @@ static const struct {
 	struct kvm_vmclock cfg;
 	int err;
 } set_errors[] = {
-	{ "no mode flag", { GOOD_CFG }, EINVAL },
-	{ "an unknown mode flag", { GOOD_CFG, .flags = 1U << 3 }, EINVAL },
-	{ "an unknown flag besides USERSPACE",
-	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE | (1U << 3) }, EINVAL },
-	{ "flag bit 31",
-	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE | (1U << 31) }, EINVAL },
-	{ "nonzero tsc_hz",
-	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE, .tsc_hz = 1000000000 },
+	{ "mode 0", { GOOD_LOC }, EINVAL },
+	{ "mode 3", { GOOD_LOC, .mode = 3 }, EINVAL },
+	{ "mode 0xffff", { GOOD_LOC, .mode = 0xffff }, EINVAL },
+	{ "an unknown flag (bit 2)", { GOOD_LOC, USERSPACE, .flags = 1U << 2 },
 	  EINVAL },
-	{ "nonzero reserved[0]",
-	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE, .reserved = { 1 } },
+	{ "flag bit 15", { GOOD_LOC, USERSPACE, .flags = 1U << 15 }, EINVAL },
+	{ "F_UTC in userspace mode",
+	  { GOOD_LOC, USERSPACE, .flags = KVM_VMCLOCK_F_UTC }, EINVAL },
+	{ "F_UTC | F_NOTIFY in userspace mode",
+	  { GOOD_LOC, USERSPACE,
+	    .flags = KVM_VMCLOCK_F_UTC | KVM_VMCLOCK_F_NOTIFY }, EINVAL },
+	{ "an unknown flag in auto mode",
+	  { GOOD_LOC, .mode = KVM_VMCLOCK_MODE_AUTO, .flags = 1U << 2 },
 	  EINVAL },
-	{ "nonzero reserved[4]",
-	  { GOOD_CFG, .flags = KVM_VMCLOCK_F_USERSPACE,
-	    .reserved = { [4] = BIT_ULL(63) } }, EINVAL },
+	{ "nonzero pad", { GOOD_LOC, USERSPACE, .pad = 1 }, EINVAL },
+	{ "nonzero reserved[0]", { GOOD_LOC, USERSPACE, .reserved = { 1 } },
+	  EINVAL },
+	{ "nonzero reserved[3]",
+	  { GOOD_LOC, USERSPACE, .reserved = { [3] = BIT_ULL(63) } }, EINVAL },
 	{ "a gpa that is not 8-byte aligned",
-	  { .gpa = VMCLOCK_GPA + 4, .size = MIN_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
-	{ "an odd gpa",
-	  { .gpa = VMCLOCK_GPA + 1, .size = MIN_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
-	{ "size 0",
-	  { .gpa = VMCLOCK_GPA, .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
+	  { .gpa = VMCLOCK_GPA + 4, .size = MIN_SIZE, USERSPACE }, EINVAL },
+	{ "an odd gpa", { .gpa = VMCLOCK_GPA + 1, .size = MIN_SIZE, USERSPACE },
+	  EINVAL },
+	{ "size 0", { .gpa = VMCLOCK_GPA, USERSPACE }, EINVAL },
 	{ "size below sizeof(struct vmclock_abi)",
-	  { .gpa = VMCLOCK_GPA, .size = MIN_SIZE - 1,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
+	  { .gpa = VMCLOCK_GPA, .size = MIN_SIZE - 1, USERSPACE }, EINVAL },
 	{ "size above a page",
-	  { .gpa = VMCLOCK_GPA, .size = PAGE_SIZE + 1,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
+	  { .gpa = VMCLOCK_GPA, .size = PAGE_SIZE + 1, USERSPACE }, EINVAL },
 	{ "size of two pages",
-	  { .gpa = VMCLOCK_GPA, .size = 2 * PAGE_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
+	  { .gpa = VMCLOCK_GPA, .size = 2 * PAGE_SIZE, USERSPACE }, EINVAL },
 	{ "a structure crossing a page",
-	  { .gpa = VMCLOCK_GPA + PAGE_SIZE - 64, .size = MIN_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
+	  { .gpa = VMCLOCK_GPA + PAGE_SIZE - 64, .size = MIN_SIZE, USERSPACE },
+	  EINVAL },
 	{ "a region crossing a page",
-	  { .gpa = VMCLOCK_GPA + 8, .size = VMCLOCK_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EINVAL },
+	  { .gpa = VMCLOCK_GPA + 8, .size = VMCLOCK_SIZE, USERSPACE }, EINVAL },
 	{ "GPA_DISABLED and nonzero size",
 	  { .gpa = KVM_VMCLOCK_GPA_DISABLED, .size = VMCLOCK_SIZE }, EINVAL },
+	{ "GPA_DISABLED and a mode",
+	  { .gpa = KVM_VMCLOCK_GPA_DISABLED, USERSPACE }, EINVAL },
 	{ "GPA_DISABLED and nonzero flags",
-	  { .gpa = KVM_VMCLOCK_GPA_DISABLED, .flags = KVM_VMCLOCK_F_USERSPACE },
+	  { .gpa = KVM_VMCLOCK_GPA_DISABLED, .flags = KVM_VMCLOCK_F_NOTIFY },
 	  EINVAL },
+	{ "GPA_DISABLED and nonzero pad",
+	  { .gpa = KVM_VMCLOCK_GPA_DISABLED, .pad = 1 }, EINVAL },
 	{ "GPA_DISABLED and nonzero reserved",
 	  { .gpa = KVM_VMCLOCK_GPA_DISABLED, .reserved = { [2] = 1 } }, EINVAL },
 	{ "a gpa outside any memslot",
-	  { .gpa = UNBACKED_GPA, .size = VMCLOCK_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EFAULT },
+	  { .gpa = UNBACKED_GPA, .size = VMCLOCK_SIZE, USERSPACE }, EFAULT },
 	{ "a gpa in a read-only memslot",
-	  { .gpa = RO_GPA, .size = VMCLOCK_SIZE,
-	    .flags = KVM_VMCLOCK_F_USERSPACE }, EFAULT },
+	  { .gpa = RO_GPA, .size = VMCLOCK_SIZE, USERSPACE }, EFAULT },
 };
+
+/*
+ * The fields of struct kvm_vmclock_host in order, up to reserved[]; they
+ * follow each other without holes, so each one's length is the distance to
+ * the next.
+ */
+#define HFIELD(f) { #f, offsetof(struct kvm_vmclock_host, f) }
+
+static const struct field_desc host_fields[] = {
+	HFIELD(counter_value), HFIELD(period_frac_sec),
+	HFIELD(period_esterror_rate_frac_sec),
+	HFIELD(period_maxerror_rate_frac_sec), HFIELD(time_sec),
+	HFIELD(time_frac_sec), HFIELD(time_esterror_nanosec),
+	HFIELD(time_maxerror_nanosec), HFIELD(flags), HFIELD(period_shift),
+	HFIELD(time_type), HFIELD(clock_status), HFIELD(leap_indicator),
+	HFIELD(leap_second_smearing_hint), HFIELD(pad), HFIELD(tai_offset_sec),
+	HFIELD(reserved),
+};
+
+/* Set field @name of @h (not reserved[]) to @value. */
+static void set_host_field(struct kvm_vmclock_host *h, const char *name,
+			   u64 value)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(host_fields) - 1; i++) {
+		if (strcmp(host_fields[i].name, name))
+			continue;
+		memcpy((void *)h + host_fields[i].offset, &value,
+		       host_fields[i + 1].offset - host_fields[i].offset);
+		return;
+	}
+	TEST_FAIL("No field %s in struct kvm_vmclock_host", name);
+}
 
 /* Invalid clock data: one field of a valid clock changed. */
 static const struct {
@@ -927,13 +1159,9 @@ static const struct {
 	const char *field;
 	u64 value;
 } host_errors[] = {
-	{ "a wrong magic", "magic", VMCLOCK_MAGIC ^ 1 },
-	{ "version 0", "version", 0 },
-	{ "version 2", "version", 2 },
-	{ "counter_id ARM_VCNT", "counter_id", VMCLOCK_COUNTER_ARM_VCNT },
-	{ "counter_id INVALID", "counter_id", VMCLOCK_COUNTER_INVALID },
-	{ "counter_period_shift 64", "counter_period_shift", 64 },
-	{ "a zero counter period", "counter_period_frac_sec", 0 },
+	{ "period_shift 64", "period_shift", 64 },
+	{ "period_shift 255", "period_shift", 255 },
+	{ "a zero period", "period_frac_sec", 0 },
 	{ "an unknown clock_status", "clock_status",
 	  VMCLOCK_STATUS_UNRELIABLE + 1 },
 	{ "an unknown time_type", "time_type",
@@ -942,12 +1170,69 @@ static const struct {
 	  VMCLOCK_LEAP_POST_NEG + 1 },
 	{ "an unknown smearing hint", "leap_second_smearing_hint",
 	  VMCLOCK_SMEARING_UTC_SLS + 1 },
-	{ "nonzero pad[0]", "pad", 0x01 },
-	{ "nonzero pad[1]", "pad", 0x8000 },
+	{ "nonzero pad", "pad", 0x80 },
+	{ "the VMM-owned flag DISRUPTION_SOON", "flags",
+	  RICH_FLAGS | VMCLOCK_FLAG_DISRUPTION_SOON },
+	{ "the VMM-owned flag DISRUPTION_IMMINENT", "flags",
+	  RICH_FLAGS | VMCLOCK_FLAG_DISRUPTION_IMMINENT },
+	{ "the VMM-owned flag VM_GEN_COUNTER_PRESENT", "flags",
+	  RICH_FLAGS | VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT },
+	{ "KVM's flag NOTIFICATION_PRESENT", "flags",
+	  RICH_FLAGS | VMCLOCK_FLAG_NOTIFICATION_PRESENT },
 	{ "unknown flag bit 10", "flags",
 	  RICH_FLAGS | (VMCLOCK_FLAG_NOTIFICATION_PRESENT << 1) },
 	{ "unknown flag bit 63", "flags", RICH_FLAGS | BIT_ULL(63) },
 };
+
+/* Invalid disruption events, all EINVAL. */
+static const struct {
+	const char *what;
+	struct kvm_vmclock_disruption d;
+} disruption_errors[] = {
+	{ "an unknown flag (bit 3)", { .flags = 1U << 3 } },
+	{ "flag bit 31", { .flags = KVM_VMCLOCK_DISRUPTED | (1U << 31) } },
+	{ "an unknown notice bit (bit 2)",
+	  { .flags = KVM_VMCLOCK_SET_NOTICE, .notice = 1U << 2 } },
+	{ "notice bit 31",
+	  { .flags = KVM_VMCLOCK_SET_NOTICE,
+	    .notice = KVM_VMCLOCK_NOTICE_SOON | (1U << 31) } },
+	{ "a notice without SET_NOTICE",
+	  { .flags = KVM_VMCLOCK_DISRUPTED,
+	    .notice = KVM_VMCLOCK_NOTICE_SOON } },
+	{ "a notice and no flag", { .notice = KVM_VMCLOCK_NOTICE_IMMINENT } },
+	{ "nonzero reserved[0]",
+	  { .flags = KVM_VMCLOCK_DISRUPTED, .reserved = { 1 } } },
+	{ "nonzero reserved[2]",
+	  { .flags = KVM_VMCLOCK_NEW_GENERATION,
+	    .reserved = { [2] = BIT_ULL(63) } } },
+};
+
+/* F_NOTIFY with a file descriptor that is no eventfd, or none at all. */
+static void check_notify_fd_errors(struct kvm_vm *vm)
+{
+	struct kvm_vmclock cfg = {
+		GOOD_LOC, USERSPACE, .flags = KVM_VMCLOCK_F_NOTIFY,
+	};
+	int fds[2], closed;
+
+	cfg.notify_fd = -1;
+	expect_set_error(vm, &cfg, EBADF, "F_NOTIFY and notify_fd -1");
+
+	closed = eventfd(0, EFD_NONBLOCK);
+	TEST_ASSERT(closed >= 0, "eventfd() failed, errno %d", errno);
+	close(closed);
+	cfg.notify_fd = closed;
+	expect_set_error(vm, &cfg, EBADF, "F_NOTIFY and a closed eventfd");
+
+	TEST_ASSERT(!pipe(fds), "pipe() failed, errno %d", errno);
+	cfg.notify_fd = fds[0];
+	expect_set_error(vm, &cfg, EINVAL, "F_NOTIFY and a pipe, not an eventfd");
+	close(fds[0]);
+	close(fds[1]);
+
+	cfg.notify_fd = vm->fd;
+	expect_set_error(vm, &cfg, EINVAL, "F_NOTIFY and the VM's fd");
+}
 
 static void check_set_errors(struct kvm_vm *vm)
 {
@@ -956,51 +1241,86 @@ static void check_set_errors(struct kvm_vm *vm)
 	for (i = 0; i < ARRAY_SIZE(set_errors); i++)
 		expect_set_error(vm, &set_errors[i].cfg, set_errors[i].err,
 				 set_errors[i].what);
+	if (kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_CAP_NOTIFY)
+		check_notify_fd_errors(vm);
 	expect_bad_pointer(vm, KVM_SET_VMCLOCK, "KVM_SET_VMCLOCK");
 }
 
 static void check_host_errors(struct kvm_vm *vm, const struct vmclock_abi *good)
 {
-	struct vmclock_abi c;
+	struct kvm_vmclock_host h, base;
 	int i;
 
+	vmclock_host_from_abi(&base, good);
 	for (i = 0; i < ARRAY_SIZE(host_errors); i++) {
-		c = *good;
-		set_field(&c, find_field(host_errors[i].field),
-			  host_errors[i].value);
-		expect_host_error(vm, &c, EINVAL, host_errors[i].what);
+		h = base;
+		set_host_field(&h, host_errors[i].field, host_errors[i].value);
+		expect_host_error(vm, &h, EINVAL, host_errors[i].what);
 	}
+	h = base;
+	h.reserved[0] = 1;
+	expect_host_error(vm, &h, EINVAL, "nonzero reserved[0]");
+	h = base;
+	h.reserved[ARRAY_SIZE(h.reserved) - 1] = BIT_ULL(63);
+	expect_host_error(vm, &h, EINVAL, "nonzero reserved[5]");
 
 	/* Moving this reference point to the present makes the time negative. */
-	c = *good;
-	c.counter_value = rdtsc() + BIT_ULL(44);
-	c.time_sec = 1;
-	c.time_frac_sec = 0;
-	expect_host_error(vm, &c, EINVAL, "a counter_value far in the future");
+	h = base;
+	h.counter_value = rdtsc() + BIT_ULL(44);
+	h.time_sec = 1;
+	h.time_frac_sec = 0;
+	expect_host_error(vm, &h, EINVAL, "a counter_value far in the future");
 	expect_bad_pointer(vm, KVM_SET_VMCLOCK_HOST, "KVM_SET_VMCLOCK_HOST");
+}
+
+static void check_disruption_errors(struct kvm_vm *vm)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(disruption_errors); i++)
+		expect_disruption_error(vm, &disruption_errors[i].d, EINVAL,
+					disruption_errors[i].what);
+	expect_bad_pointer(vm, KVM_VMCLOCK_DISRUPTION, "KVM_VMCLOCK_DISRUPTION");
+}
+
+/* ENOENT from the calls that need a registered vmclock. */
+static void check_unregistered(struct kvm_vm *vm, const struct vmclock_abi *good,
+			       const char *what)
+{
+	struct kvm_vmclock_disruption d = { .flags = KVM_VMCLOCK_DISRUPTED };
+	struct kvm_vmclock_host h;
+
+	vmclock_host_from_abi(&h, good);
+	expect_host_error(vm, &h, ENOENT, what);
+	expect_disruption_error(vm, &d, ENOENT, what);
+	d.flags = KVM_VMCLOCK_SET_NOTICE;
+	d.notice = KVM_VMCLOCK_NOTICE_SOON;
+	expect_disruption_error(vm, &d, ENOENT, what);
 }
 
 /* 5: every error path, and that a failed call changes nothing. */
 static void test_errors(void)
 {
 	u8 snapshot[VMCLOCK_SIZE];
-	struct vmclock_abi host, *clk;
+	struct vmclock_abi host, owned, *clk;
 	struct guest_reading r;
 	struct kvm_vmclock cfg;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	u64 updates;
 
-	make_rich_clock(&host, 5);
+	make_rich_clock(&host);
 
 	/* A VM without vCPUs or registration. */
 	vm = vm_create_barebones();
 	get_vmclock(vm, &cfg);
 	TEST_ASSERT(cfg.gpa == KVM_VMCLOCK_GPA_DISABLED && !cfg.size &&
-		    !cfg.flags && !cfg.tsc_hz,
-		    "errors: KVM_GET_VMCLOCK of a new VM returned gpa 0x%llx size %u flags 0x%x tsc_hz %llu, expected GPA_DISABLED and zeroes",
-		    cfg.gpa, cfg.size, cfg.flags, cfg.tsc_hz);
-	expect_host_error(vm, &host, ENOENT, "no vmclock registered");
+		    !cfg.mode && !cfg.flags && cfg.notify_fd == -1 &&
+		    !cfg.status && !cfg.guest_tsc_khz,
+		    "errors: KVM_GET_VMCLOCK of a new VM returned gpa 0x%llx size %u mode %u flags 0x%x notify_fd %d status 0x%x guest_tsc_khz %u, expected GPA_DISABLED, notify_fd -1 and zeroes",
+		    cfg.gpa, cfg.size, cfg.mode, cfg.flags, cfg.notify_fd,
+		    cfg.status, cfg.guest_tsc_khz);
+	check_unregistered(vm, &host, "no vmclock registered, no vCPU");
 	expect_bad_pointer(vm, KVM_GET_VMCLOCK, "KVM_GET_VMCLOCK");
 	kvm_vm_free(vm);
 
@@ -1008,18 +1328,20 @@ static void test_errors(void)
 	clk = vmclock_hva(vm);
 	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, RO_GPA, RO_SLOT,
 				    1, KVM_MEM_READONLY);
-	expect_host_error(vm, &host, ENOENT, "no vmclock registered");
+	check_unregistered(vm, &host, "no vmclock registered");
 
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
-	set_host(vm, &host);
+	set_rich_host(vm, &host);
 	read_and_check("errors: before", vcpu, &host, tsc_offset(vcpu));
 	memcpy(snapshot, clk, VMCLOCK_SIZE);
 	updates = vmclock_updates(vm);
 
 	check_set_errors(vm);
 	assert_vmclock_config("errors: after failed KVM_SET_VMCLOCK", vm,
-			      VMCLOCK_GPA, VMCLOCK_SIZE, KVM_VMCLOCK_F_USERSPACE);
+			      VMCLOCK_GPA, VMCLOCK_SIZE,
+			      KVM_VMCLOCK_MODE_USERSPACE);
 	check_host_errors(vm, &host);
+	check_disruption_errors(vm);
 
 	/* Nothing changed: no update, the same data in guest memory. */
 	read_and_check("errors: after", vcpu, &host, tsc_offset(vcpu));
@@ -1028,76 +1350,484 @@ static void test_errors(void)
 		    "errors: guest memory changed after failed calls");
 
 	/* Disabling stops updates and forgets the data, memory stays. */
-	TEST_ASSERT(!__set_vmclock(vm, KVM_VMCLOCK_GPA_DISABLED, 0, 0),
+	TEST_ASSERT(!disable_vmclock(vm),
 		    "errors: disabling the vmclock failed, errno %d", errno);
 	assert_vmclock_config("errors: disabled", vm, KVM_VMCLOCK_GPA_DISABLED,
 			      0, 0);
-	expect_host_error(vm, &host, ENOENT, "the vmclock disabled");
+	check_unregistered(vm, &host, "the vmclock disabled");
 	set_tsc_offset(vcpu, BIG_TSC_OFFSET);
 	run_sync(vcpu);
 	assert_updates("errors: disabled, TSC offset changed", vm, updates, 0);
 	TEST_ASSERT(!memcmp(snapshot, clk, VMCLOCK_SIZE),
 		    "errors: guest memory changed after the vmclock was disabled");
 
-	/* Registered again, it is unreliable until data is supplied again. */
+	/*
+	 * Registered again, it is unreliable until data is supplied again.
+	 * The page holds a vmclock KVM wrote: the VMM-owned fields carry on
+	 * from there.
+	 */
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
 	guest_read_clock(vcpu, &r);
 	assert_read_status("errors: registered again", vm, &r,
 			   VMCLOCK_READ_UNRELIABLE);
-	assert_unreliable("errors: registered again", clk, NULL, VMCLOCK_SIZE);
+	vmm_owned_only(&owned, &host);
+	assert_unreliable("errors: registered again", clk, &owned,
+			  VMCLOCK_SIZE);
 	set_host(vm, &host);
 	read_and_check("errors: data supplied again", vcpu, &host,
 		       BIG_TSC_OFFSET);
+	assert_published("errors: data supplied again", clk, &host,
+			 BIG_TSC_OFFSET, VMCLOCK_SIZE);
 
 	kvm_vm_free(vm);
 	ksft_test_result_pass("error paths change nothing\n");
 }
 
-/* 6: the vmclock's memslot deleted, re-added, moved, its HVA remapped. */
-static void test_memslots(void)
+/*
+ * Fill the page behind the vmclock the way memory that KVM must rewrite
+ * looks, as new memory restored from what KVM wrote last (@last) would:
+ * every field garbled but seq_count and the VMM-owned ones, which are what
+ * KVM left there (so KVM finds no foreign write whose fields to adopt).
+ */
+static void garble_page(struct vmclock_abi *clk, const struct vmclock_abi *last)
 {
+	memset(clk, 0xee, PAGE_SIZE);
+	clk->seq_count = last->seq_count;
+	clk->disruption_marker = last->disruption_marker;
+	clk->vm_generation_counter = last->vm_generation_counter;
+	clk->flags = (clk->flags & ~VMM_FLAGS) | (last->flags & VMM_FLAGS);
+}
+
+/*
+ * 6: KVM_GET_VMCLOCK's output is a valid KVM_SET_VMCLOCK argument (as on a
+ * migration destination) and setting it changes nothing.
+ */
+static void test_get_set(void)
+{
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct kvm_vmclock cfg, again;
+	struct vmclock_abi host, *clk;
+	struct kvm_vm *vm;
+	int i, r;
+
+	vm = create_vm(vcpus, NR_VCPUS);
+	clk = vmclock_hva(vm);
+	set_tsc_offset_all(vcpus, NR_VCPUS, BIG_TSC_OFFSET);
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
+	read_and_check("get/set: before", vcpus[0], &host, BIG_TSC_OFFSET);
+
+	/* notify_fd -1, no F_NOTIFY, status clear, the vCPUs' TSC rate. */
+	assert_vmclock_config("get/set", vm, VMCLOCK_GPA, VMCLOCK_SIZE,
+			      KVM_VMCLOCK_MODE_USERSPACE);
+	assert_status_bits("get/set", vm, 0);
+	assert_guest_tsc_khz("get/set", vm, vcpus, NR_VCPUS);
+
+	get_vmclock(vm, &cfg);
+	r = __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
+	TEST_ASSERT(!r,
+		    "get/set: KVM_SET_VMCLOCK with what KVM_GET_VMCLOCK returned failed, errno %d (%s)",
+		    errno, strerror(errno));
+	get_vmclock(vm, &again);
+	TEST_ASSERT(!memcmp(&cfg, &again, sizeof(cfg)),
+		    "get/set: KVM_GET_VMCLOCK changed after setting its own output: gpa 0x%llx size %u mode %u guest_tsc_khz %u, was gpa 0x%llx size %u mode %u guest_tsc_khz %u",
+		    again.gpa, again.size, again.mode, again.guest_tsc_khz,
+		    cfg.gpa, cfg.size, cfg.mode, cfg.guest_tsc_khz);
+	for (i = NR_VCPUS - 1; i >= 0; i--)
+		read_and_check("get/set: after", vcpus[i], &host,
+			       BIG_TSC_OFFSET);
+	assert_published("get/set: after", clk, &host, BIG_TSC_OFFSET,
+			 VMCLOCK_SIZE);
+
+	/* Output fields, and notify_fd without F_NOTIFY, are ignored. */
+	cfg.status = KVM_VMCLOCK_STATUS_STALLED;
+	cfg.guest_tsc_khz = 1;
+	cfg.notify_fd = 0x7fffffff;
+	r = __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
+	TEST_ASSERT(!r,
+		    "get/set: KVM_SET_VMCLOCK with status, guest_tsc_khz and notify_fd (no F_NOTIFY) set failed, errno %d (%s): they are to be ignored",
+		    errno, strerror(errno));
+	get_vmclock(vm, &cfg);
+	TEST_ASSERT(!memcmp(&cfg, &again, sizeof(cfg)),
+		    "get/set: KVM_GET_VMCLOCK changed after a registration with ignored fields set: status 0x%x guest_tsc_khz %u notify_fd %d",
+		    cfg.status, cfg.guest_tsc_khz, cfg.notify_fd);
+	read_and_check("get/set: ignored fields", vcpus[0], &host,
+		       BIG_TSC_OFFSET);
+	assert_published("get/set: ignored fields", clk, &host, BIG_TSC_OFFSET,
+			 VMCLOCK_SIZE);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("KVM_GET_VMCLOCK output set again changes nothing\n");
+}
+
+/* 7: KVM_VMCLOCK_DISRUPTION: the VMM-owned fields, in both modes. */
+static void test_disruption(void)
+{
+	struct kvm_vmclock_disruption d = { .flags = KVM_VMCLOCK_DISRUPTED };
 	struct vmclock_abi host, *clk;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
-	u64 updates, offset;
+	u64 updates, offset, foreign, marker, gen;
+	u32 seq;
+	int r;
+
+	vm = create_vm(&vcpu, 1);
+	clk = vmclock_hva(vm);
+	offset = tsc_offset(vcpu);
+	expect_disruption_error(vm, &d, ENOENT, "no vmclock registered");
+
+	/* A fresh page: the VMM-owned fields start from zero. */
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(&host);
+	set_host(vm, &host);
+	run_sync(vcpu);
+	assert_published("disruption: none yet", clk, &host, offset,
+			 VMCLOCK_SIZE);
+
+	updates = vmclock_updates(vm);
+	disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
+	run_sync(vcpu);
+	assert_published("disruption: one DISRUPTED", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	assert_updates("disruption: one DISRUPTED", vm, updates, 1);
+
+	/* Each call counts, even when one update publishes them all. */
+	disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
+	disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
+	disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
+	run_sync(vcpu);
+	assert_published("disruption: three DISRUPTED before one run", clk,
+			 &host, offset, VMCLOCK_SIZE);
+	TEST_ASSERT(clk->disruption_marker == 4,
+		    "disruption: disruption_marker is %llu after 4 DISRUPTED calls on a fresh page",
+		    clk->disruption_marker);
+
+	disrupt(vm, &host, KVM_VMCLOCK_NEW_GENERATION, 0);
+	run_sync(vcpu);
+	assert_published("disruption: NEW_GENERATION", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	TEST_ASSERT(clk->vm_generation_counter == 1 &&
+		    (clk->flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT),
+		    "disruption: after NEW_GENERATION vm_generation_counter is %llu, flags 0x%llx: expected 1 and VM_GEN_COUNTER_PRESENT",
+		    clk->vm_generation_counter, clk->flags);
+
+	disrupt(vm, &host,
+		KVM_VMCLOCK_DISRUPTED | KVM_VMCLOCK_NEW_GENERATION, 0);
+	run_sync(vcpu);
+	assert_published("disruption: DISRUPTED | NEW_GENERATION", clk, &host,
+			 offset, VMCLOCK_SIZE);
+
+	disrupt(vm, &host, KVM_VMCLOCK_SET_NOTICE, KVM_VMCLOCK_NOTICE_SOON);
+	run_sync(vcpu);
+	assert_published("disruption: notice SOON", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	disrupt(vm, &host, KVM_VMCLOCK_SET_NOTICE,
+		KVM_VMCLOCK_NOTICE_SOON | KVM_VMCLOCK_NOTICE_IMMINENT);
+	run_sync(vcpu);
+	assert_published("disruption: notice SOON | IMMINENT", clk, &host,
+			 offset, VMCLOCK_SIZE);
+	disrupt(vm, &host, KVM_VMCLOCK_SET_NOTICE,
+		KVM_VMCLOCK_NOTICE_IMMINENT);
+	run_sync(vcpu);
+	assert_published("disruption: notice IMMINENT", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	disrupt(vm, &host, KVM_VMCLOCK_SET_NOTICE, 0);
+	run_sync(vcpu);
+	assert_published("disruption: notice cleared", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	TEST_ASSERT(!(clk->flags & (VMCLOCK_FLAG_DISRUPTION_SOON |
+				    VMCLOCK_FLAG_DISRUPTION_IMMINENT)) &&
+		    (clk->flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT),
+		    "disruption: flags 0x%llx after clearing the notice: SOON and IMMINENT must be clear, VM_GEN_COUNTER_PRESENT kept",
+		    clk->flags);
+	read_and_check("disruption: the time itself", vcpu, &host, offset);
+
+	/*
+	 * A VMM bumps the marker itself while the vCPUs are paused (as QEMU
+	 * does after a migration): KVM takes it over, adds the next
+	 * DISRUPTED on top and continues seq_count from the VMM's.
+	 */
+	seq = clk->seq_count;
+	WRITE_ONCE(clk->seq_count, seq + 1);
+	WRITE_ONCE(clk->disruption_marker, clk->disruption_marker + 1);
+	WRITE_ONCE(clk->seq_count, seq + 2);
+	host.disruption_marker++;
+	foreign = vm_get_stat(vm, vmclock_foreign_writes);
+	disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
+	run_sync(vcpu);
+	assert_published("disruption: after a VMM's own bump", clk, &host,
+			 offset, VMCLOCK_SIZE);
+	TEST_ASSERT(clk->seq_count == seq + 4,
+		    "disruption: seq_count 0x%x after KVM's update over the VMM's 0x%x, expected 0x%x",
+		    clk->seq_count, seq + 2, seq + 4);
+	TEST_ASSERT(vm_get_stat(vm, vmclock_foreign_writes) - foreign == 1,
+		    "disruption: vmclock_foreign_writes went up by %lu over one VMM write, expected 1",
+		    vm_get_stat(vm, vmclock_foreign_writes) - foreign);
+
+	/* Automatic mode at the same place: the fields carry on. */
+	if (kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_CAP_AUTO) {
+		r = __set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE,
+				  KVM_VMCLOCK_MODE_AUTO, 0, -1);
+		TEST_ASSERT(!r, "disruption: KVM_SET_VMCLOCK in auto mode failed, errno %d",
+			    errno);
+		run_sync(vcpu);
+		marker = clk->disruption_marker;
+		gen = clk->vm_generation_counter;
+		TEST_ASSERT(marker == host.disruption_marker &&
+			    gen == host.vm_generation_counter,
+			    "disruption: auto mode registered over the userspace vmclock published marker %lu generation %lu, expected %llu and %llu",
+			    marker, gen, host.disruption_marker,
+			    host.vm_generation_counter);
+		disrupt(vm, &host,
+			KVM_VMCLOCK_DISRUPTED | KVM_VMCLOCK_NEW_GENERATION, 0);
+		run_sync(vcpu);
+		TEST_ASSERT(!(clk->seq_count & 1) &&
+			    clk->disruption_marker == marker + 1 &&
+			    clk->vm_generation_counter == gen + 1,
+			    "disruption: auto mode: marker %llu generation %llu seq_count 0x%x after DISRUPTED | NEW_GENERATION, expected %lu and %lu",
+			    clk->disruption_marker, clk->vm_generation_counter,
+			    clk->seq_count, marker + 1, gen + 1);
+	} else {
+		ksft_print_msg("disruption: no auto mode, checked in userspace mode only\n");
+	}
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("KVM_VMCLOCK_DISRUPTION sets the VMM-owned fields\n");
+}
+
+/* The count of eventfd @fd, 0 if it was not signalled (EAGAIN). */
+static u64 eventfd_count(int fd)
+{
+	u64 count;
+	ssize_t n;
+
+	n = read(fd, &count, sizeof(count));
+	if (n < 0) {
+		TEST_ASSERT(errno == EAGAIN,
+			    "read() of the notification eventfd failed, errno %d",
+			    errno);
+		return 0;
+	}
+	TEST_ASSERT(n == sizeof(count), "read() of an eventfd returned %ld",
+		    n);
+	return count;
+}
+
+/* 8: F_NOTIFY: one eventfd signal per update KVM publishes. */
+static void test_notify(void)
+{
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct vmclock_abi host, last, *clk;
+	struct kvm_vmclock cfg;
+	u64 updates, count, offset;
+	struct kvm_vm *vm;
+	int efd, fd, i, r;
+
+	if (!(kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_CAP_NOTIFY)) {
+		ksft_test_result_skip("notify: KVM_CAP_VMCLOCK has no KVM_VMCLOCK_CAP_NOTIFY\n");
+		return;
+	}
+
+	efd = eventfd(0, EFD_NONBLOCK);
+	TEST_ASSERT(efd >= 0, "eventfd() failed, errno %d", errno);
+
+	vm = create_vm(vcpus, NR_VCPUS);
+	clk = vmclock_hva(vm);
+	offset = BIG_TSC_OFFSET;
+	set_tsc_offset_all(vcpus, NR_VCPUS, offset);
+	run_all(vcpus, NR_VCPUS);
+
+	/*
+	 * KVM holds the eventfd itself, not the number: register with a
+	 * duplicate and close it.
+	 */
+	fd = dup(efd);
+	TEST_ASSERT(fd >= 0, "dup() failed, errno %d", errno);
+	updates = vmclock_updates(vm);
+	r = __set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE,
+			  KVM_VMCLOCK_MODE_USERSPACE, KVM_VMCLOCK_F_NOTIFY, fd);
+	TEST_ASSERT(!r,
+		    "notify: KVM_SET_VMCLOCK with F_NOTIFY and an eventfd failed, errno %d (%s)",
+		    errno, strerror(errno));
+	close(fd);
+	assert_vmclock_config("notify", vm, VMCLOCK_GPA, VMCLOCK_SIZE,
+			      KVM_VMCLOCK_MODE_USERSPACE);
+
+	make_rich_clock(&host);
+	host.flags |= VMCLOCK_FLAG_NOTIFICATION_PRESENT;
+	set_rich_host(vm, &host);
+	run_all(vcpus, NR_VCPUS);
+	assert_published("notify: registered", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	updates = vmclock_updates(vm) - updates;
+	count = eventfd_count(efd);
+	TEST_ASSERT(updates && count == updates,
+		    "notify: the eventfd counted %lu signals for the first %lu updates",
+		    count, updates);
+
+	/* Every kind of trigger, each followed by a run of every vCPU. */
+	updates = vmclock_updates(vm);
+	for (i = 0; i < NR_NOTIFY_TRIGGERS; i++) {
+		switch (i % 3) {
+		case 0:
+			set_new_data(vm, &host);
+			break;
+		case 1:
+			disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
+			break;
+		default:
+			offset = offset == BIG_TSC_OFFSET ? OTHER_TSC_OFFSET :
+							    BIG_TSC_OFFSET;
+			set_tsc_offset_all(vcpus, NR_VCPUS, offset);
+			break;
+		}
+		run_all(vcpus, NR_VCPUS);
+	}
+	updates = vmclock_updates(vm) - updates;
+	count = eventfd_count(efd);
+	TEST_ASSERT(updates == NR_NOTIFY_TRIGGERS,
+		    "notify: %d triggers gave %lu updates", NR_NOTIFY_TRIGGERS,
+		    updates);
+	TEST_ASSERT(count == updates,
+		    "notify: the eventfd counted %lu signals for %lu updates, expected one per update",
+		    count, updates);
+	read_and_check("notify: after the triggers", vcpus[0], &host, offset);
+	assert_published("notify: after the triggers", clk, &host, offset,
+			 VMCLOCK_SIZE);
+
+	/* No trigger: no update, no signal. */
+	run_all(vcpus, NR_VCPUS);
+	count = eventfd_count(efd);
+	TEST_ASSERT(!count,
+		    "notify: the eventfd counted %lu signals over runs without a trigger, expected none (EAGAIN)",
+		    count);
+
+	/* A write that stalls publishes nothing: no signal until it is done. */
+	last = *clk;
+	vm_mem_region_delete(vm, VMCLOCK_SLOT);
+	set_new_data(vm, &host);
+	run_all(vcpus, NR_VCPUS);
+	assert_status_bits("notify: memslot deleted", vm,
+			   KVM_VMCLOCK_STATUS_STALLED);
+	count = eventfd_count(efd);
+	TEST_ASSERT(!count,
+		    "notify: the eventfd counted %lu signals for writes that stalled, expected none",
+		    count);
+	updates = vmclock_updates(vm);
+	add_vmclock_slot(vm, 0);
+	clk = vmclock_hva(vm);
+	garble_page(clk, &last);
+	run_all(vcpus, NR_VCPUS);
+	assert_status_bits("notify: memslot back", vm, 0);
+	assert_published("notify: memslot back", clk, &host, offset,
+			 VMCLOCK_SIZE);
+	updates = vmclock_updates(vm) - updates;
+	count = eventfd_count(efd);
+	TEST_ASSERT(updates == 1 && count == 1,
+		    "notify: %lu updates and %lu signals once the memslot was back, expected 1 and 1",
+		    updates, count);
+
+	/*
+	 * Registered again from KVM_GET_VMCLOCK's output, i.e. without
+	 * F_NOTIFY: the guest no longer sees NOTIFICATION_PRESENT and the
+	 * old eventfd is not signalled any more.
+	 */
+	get_vmclock(vm, &cfg);
+	r = __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
+	TEST_ASSERT(!r, "notify: KVM_SET_VMCLOCK with KVM_GET_VMCLOCK's output failed, errno %d",
+		    errno);
+	host.flags &= ~VMCLOCK_FLAG_NOTIFICATION_PRESENT;
+	set_new_data(vm, &host);
+	run_all(vcpus, NR_VCPUS);
+	assert_published("notify: registered without F_NOTIFY", clk, &host,
+			 offset, VMCLOCK_SIZE);
+	count = eventfd_count(efd);
+	TEST_ASSERT(!count,
+		    "notify: the eventfd counted %lu signals after registering without F_NOTIFY",
+		    count);
+
+	close(efd);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("F_NOTIFY: one eventfd signal per update, none otherwise\n");
+}
+
+/*
+ * 9: the vmclock's memslot deleted (writes stall), re-added, moved, its HVA
+ * remapped.
+ */
+static void test_memslots(void)
+{
+	u8 garbled[PAGE_SIZE];
+	struct vmclock_abi host, last, *clk;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	u64 updates, failures, offset;
 	void *p;
 
 	vm = create_vm(&vcpu, 1);
 	offset = tsc_offset(vcpu);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
-	make_rich_clock(&host, 6);
-	set_host(vm, &host);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
 	run_sync(vcpu);
 	assert_published("memslots: initial", vmclock_hva(vm), &host, offset,
 			 VMCLOCK_SIZE);
+	assert_status_bits("memslots: initial", vm, 0);
 
-	/* Deleted: the vCPU runs (the guest leaves the page alone). */
+	/*
+	 * Deleted: the vCPU runs (the guest leaves the page alone), and
+	 * KVM's write fails: STALLED, counted as a failure, not an update.
+	 */
 	updates = vmclock_updates(vm);
+	failures = vmclock_write_failures(vm);
+	last = *vmclock_hva(vm);
 	vm_mem_region_delete(vm, VMCLOCK_SLOT);
 	run_sync(vcpu);
-	host.disruption_marker++;
-	set_host(vm, &host);
+	set_new_data(vm, &host);
 	run_sync(vcpu);
 	assert_updates("memslots: deleted", vm, updates, 0);
 	assert_vmclock_config("memslots: deleted", vm, VMCLOCK_GPA,
-			      VMCLOCK_SIZE, KVM_VMCLOCK_F_USERSPACE);
+			      VMCLOCK_SIZE, KVM_VMCLOCK_MODE_USERSPACE);
+	assert_status_bits("memslots: deleted", vm, KVM_VMCLOCK_STATUS_STALLED);
+	TEST_ASSERT(vmclock_write_failures(vm) > failures,
+		    "memslots: deleted: vmclock_write_failures stayed at %lu although the write could not be done",
+		    failures);
+
+	/* Stalled, KVM does not retry at every entry. */
+	failures = vmclock_write_failures(vm);
+	run_sync(vcpu);
+	run_sync(vcpu);
+	TEST_ASSERT(vmclock_write_failures(vm) == failures,
+		    "memslots: deleted: vmclock_write_failures went up by %lu over runs without a trigger or memslot change: KVM retried a stalled write",
+		    vmclock_write_failures(vm) - failures);
+	assert_status_bits("memslots: still deleted", vm,
+			   KVM_VMCLOCK_STATUS_STALLED);
 
 	/* Re-added with new memory: the latest data is published there. */
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, VMCLOCK_GPA,
-				    VMCLOCK_SLOT, VMCLOCK_NPAGES, 0);
+	add_vmclock_slot(vm, 0);
 	clk = vmclock_hva(vm);
-	memset(clk, 0xee, PAGE_SIZE);
+	garble_page(clk, &last);
 	run_sync(vcpu);
 	assert_updates("memslots: re-added", vm, updates, 1);
 	assert_published("memslots: re-added", clk, &host, offset, VMCLOCK_SIZE);
+	assert_status_bits("memslots: re-added", vm, 0);
 
-	/* Moved away: nothing is written into the memory at its new gpa. */
-	memset(clk, 0xee, PAGE_SIZE);
+	/*
+	 * Moved away, with new data to write: nothing is written into the
+	 * memory at its new gpa, and the write stalls again.
+	 */
+	last = *clk;
+	garble_page(clk, &last);
+	memcpy(garbled, clk, PAGE_SIZE);
 	vm_mem_region_move(vm, VMCLOCK_SLOT, VMCLOCK_MOVED_GPA);
+	set_new_data(vm, &host);
 	run_sync(vcpu);
 	assert_updates("memslots: moved away", vm, updates, 1);
-	TEST_ASSERT(clk->magic == 0xeeeeeeee && clk->seq_count == 0xeeeeeeee,
+	TEST_ASSERT(!memcmp(clk, garbled, PAGE_SIZE),
 		    "memslots: KVM wrote the vmclock into a memslot that no longer covers its gpa");
+	assert_status_bits("memslots: moved away", vm,
+			   KVM_VMCLOCK_STATUS_STALLED);
 
 	/* Moved back: published again. */
 	vm_mem_region_move(vm, VMCLOCK_SLOT, VMCLOCK_GPA);
@@ -1105,27 +1835,28 @@ static void test_memslots(void)
 	assert_updates("memslots: moved back", vm, updates, 2);
 	assert_published("memslots: moved back", clk, &host, offset,
 			 VMCLOCK_SIZE);
+	assert_status_bits("memslots: moved back", vm, 0);
 
 	/*
 	 * New memory behind the same HVA: KVM writes through the VMM's
 	 * mapping, so the next update lands in the new page.
 	 */
+	last = *clk;
 	p = mmap(clk, PAGE_SIZE, PROT_READ | PROT_WRITE,
 		 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(p == clk, "mmap(MAP_FIXED) over the vmclock failed, errno %d",
 		    errno);
-	memset(clk, 0xee, PAGE_SIZE);
+	garble_page(clk, &last);
 	run_sync(vcpu);
 	if (clk->magic != VMCLOCK_MAGIC)
 		ksft_print_msg("memslots: no republish on an HVA remap alone\n");
-	host.disruption_marker++;
-	set_host(vm, &host);
+	set_new_data(vm, &host);
 	run_sync(vcpu);
 	assert_published("memslots: HVA remapped", clk, &host, offset,
 			 VMCLOCK_SIZE);
 
 	kvm_vm_free(vm);
-	ksft_test_result_pass("memslot delete, re-add, move and HVA remap\n");
+	ksft_test_result_pass("memslot delete (STALLED), re-add, move and HVA remap\n");
 }
 
 static bool vmclock_page_dirty(struct kvm_vm *vm)
@@ -1136,7 +1867,7 @@ static bool vmclock_page_dirty(struct kvm_vm *vm)
 	return bitmap[0] & 1;
 }
 
-/* 7: KVM's writes are dirty logged. */
+/* 10: KVM's writes are dirty logged. */
 static void test_dirty_log(void)
 {
 	struct vmclock_abi host;
@@ -1146,8 +1877,8 @@ static void test_dirty_log(void)
 
 	vm = create_vm(&vcpu, 1);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
-	make_rich_clock(&host, 7);
-	set_host(vm, &host);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
 	run_sync(vcpu);
 
 	vm_mem_region_set_flags(vm, VMCLOCK_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
@@ -1161,8 +1892,7 @@ static void test_dirty_log(void)
 	TEST_ASSERT(!vmclock_page_dirty(vm),
 		    "dirty log: vmclock page dirty although nothing wrote it");
 
-	host.disruption_marker++;
-	set_host(vm, &host);
+	set_new_data(vm, &host);
 	run_sync(vcpu);
 	assert_updates("dirty log: update", vm, updates, 1);
 	TEST_ASSERT(vmclock_page_dirty(vm),
@@ -1174,29 +1904,157 @@ static void test_dirty_log(void)
 	ksft_test_result_pass("updates are dirty logged\n");
 }
 
-/* 8: a guest that scribbles over the structure and leaves seq_count odd. */
+/*
+ * Whether the vmclock page is among the entries KVM pushed to @vcpu's dirty
+ * ring since the last call; collects them all and resets the ring.
+ */
+static bool vmclock_page_in_ring(struct kvm_vcpu *vcpu, u32 *fetch)
+{
+	struct kvm_dirty_gfn *ring = vcpu_map_dirty_ring(vcpu), *e;
+	bool found = false;
+
+	for (;;) {
+		e = &ring[*fetch % vcpu->dirty_gfns_count];
+		/* Pairs with KVM's release when it pushes the entry. */
+		if (smp_load_acquire(&e->flags) != KVM_DIRTY_GFN_F_DIRTY)
+			break;
+		/* Address space 0, offset 0 of the vmclock's memslot. */
+		if (e->slot == VMCLOCK_SLOT && !e->offset)
+			found = true;
+		/* Hands the entry back; KVM acquires it on reset. */
+		smp_store_release(&e->flags, KVM_DIRTY_GFN_F_RESET);
+		(*fetch)++;
+	}
+	kvm_vm_reset_dirty_ring(vcpu->vm);
+	return found;
+}
+
+/* 11: KVM's writes reach the dirty ring of the vCPU that made them. */
+static void test_dirty_ring(void)
+{
+	struct vmclock_abi host;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	u64 updates;
+	u32 fetch = 0;
+
+	if (!kvm_has_cap(KVM_CAP_DIRTY_LOG_RING) &&
+	    !kvm_has_cap(KVM_CAP_DIRTY_LOG_RING_ACQ_REL)) {
+		ksft_test_result_skip("dirty ring: no KVM_CAP_DIRTY_LOG_RING(_ACQ_REL)\n");
+		return;
+	}
+
+	/* The ring must be enabled before any vCPU is created. */
+	vm = vm_create(1);
+	vm_enable_dirty_ring(vm, DIRTY_RING_ENTRIES *
+			     sizeof(struct kvm_dirty_gfn));
+	vcpu = vm_vcpu_add(vm, 0, guest_code);
+	setup_vm(vm, &vcpu, 1, KVM_MEM_LOG_DIRTY_PAGES);
+	run_sync(vcpu);
+	vmclock_page_in_ring(vcpu, &fetch);
+
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
+	run_sync(vcpu);
+	TEST_ASSERT(vmclock_page_in_ring(vcpu, &fetch),
+		    "dirty ring: KVM wrote the vmclock but its gfn is not in the vCPU's dirty ring");
+	assert_published("dirty ring: first", vmclock_hva(vm), &host,
+			 tsc_offset(vcpu), VMCLOCK_SIZE);
+
+	/* No update, no entry: the guest does not touch the page. */
+	updates = vmclock_updates(vm);
+	run_sync(vcpu);
+	assert_updates("dirty ring: no trigger", vm, updates, 0);
+	TEST_ASSERT(!vmclock_page_in_ring(vcpu, &fetch),
+		    "dirty ring: the vmclock gfn was pushed although nothing wrote it");
+
+	set_new_data(vm, &host);
+	run_sync(vcpu);
+	assert_updates("dirty ring: update", vm, updates, 1);
+	TEST_ASSERT(vmclock_page_in_ring(vcpu, &fetch),
+		    "dirty ring: KVM updated the vmclock but its gfn is not in the vCPU's dirty ring");
+	assert_published("dirty ring: update", vmclock_hva(vm), &host,
+			 tsc_offset(vcpu), VMCLOCK_SIZE);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("updates are pushed to the dirty ring\n");
+}
+
+/* 12: no vmclock in private memory, which KVM cannot write through. */
+static void test_private_memory(void)
+{
+	struct kvm_vmclock cfg = {
+		.gpa = PRIVATE_GPA, .size = VMCLOCK_SIZE, USERSPACE,
+	};
+	struct kvm_vm *vm;
+	int r;
+
+	if (!(kvm_check_cap(KVM_CAP_VM_TYPES) &
+	      BIT(KVM_X86_SW_PROTECTED_VM))) {
+		ksft_test_result_skip("private memory: no SW_PROTECTED_VM type\n");
+		return;
+	}
+
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES) &
+		    KVM_MEMORY_ATTRIBUTE_PRIVATE,
+		    "private memory: a KVM_X86_SW_PROTECTED_VM without private memory attributes");
+	vm_mem_add(vm, VM_MEM_SRC_ANONYMOUS, PRIVATE_GPA, PRIVATE_SLOT, 1,
+		   KVM_MEM_GUEST_MEMFD, -1, 0);
+
+	vm_mem_set_private(vm, PRIVATE_GPA, PAGE_SIZE);
+	expect_set_error(vm, &cfg, EINVAL, "a gpa in private memory");
+	assert_vmclock_config("private memory: refused", vm,
+			      KVM_VMCLOCK_GPA_DISABLED, 0, 0);
+
+	/* The same page shared has a userspace mapping to write through. */
+	vm_mem_set_shared(vm, PRIVATE_GPA, PAGE_SIZE);
+	r = __vm_ioctl(vm, KVM_SET_VMCLOCK, &cfg);
+	TEST_ASSERT(!r,
+		    "private memory: KVM_SET_VMCLOCK on the same gpa once shared failed, errno %d (%s)",
+		    errno, strerror(errno));
+	assert_vmclock_config("private memory: shared", vm, PRIVATE_GPA,
+			      VMCLOCK_SIZE, KVM_VMCLOCK_MODE_USERSPACE);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("KVM_SET_VMCLOCK on private memory: EINVAL\n");
+}
+
+/* 13: a guest that scribbles over the structure and leaves seq_count odd. */
 static void test_hostile_guest(void)
 {
 	struct vmclock_abi host, *clk;
 	struct kvm_vcpu *vcpu;
 	struct ucall uc;
 	struct kvm_vm *vm;
-	u64 start, elapsed, offset;
+	u64 start, elapsed, offset, foreign;
 
 	vm = create_vm(&vcpu, 1);
 	clk = vmclock_hva(vm);
 	offset = tsc_offset(vcpu);
 	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
-	make_rich_clock(&host, 8);
-	set_host(vm, &host);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
 	read_and_check("hostile: before", vcpu, &host, offset);
 
 	run_op(vcpu, OP_SCRIBBLE, &uc);
 	TEST_ASSERT(clk->seq_count == HOSTILE_SEQ && clk->magic != VMCLOCK_MAGIC,
 		    "hostile: the guest's garbage is not in guest memory");
 
-	host.disruption_marker++;
-	set_host(vm, &host);
+	/*
+	 * KVM cannot tell a guest from a VMM that wrote the page: it takes the
+	 * VMM-owned fields from guest memory, whatever they are (going back
+	 * to zero could repeat a disruption_marker the guest saw before), and
+	 * rewrites all of its own.  seq_count continues from what was found
+	 * (odd: +2 to the next odd value, +1 to stable).
+	 */
+	host.disruption_marker = clk->disruption_marker;
+	host.vm_generation_counter = clk->vm_generation_counter;
+	host.flags = (host.flags & ~VMM_FLAGS) | (clk->flags & VMM_FLAGS);
+	foreign = vm_get_stat(vm, vmclock_foreign_writes);
+
+	set_new_data(vm, &host);
 	start = vmclock_host_tai_ns();
 	read_and_check("hostile: after", vcpu, &host, offset);
 	elapsed = vmclock_host_tai_ns() - start;
@@ -1206,6 +2064,12 @@ static void test_hostile_guest(void)
 		    "hostile: the vCPU took %lu ms to publish over an odd seq_count",
 		    elapsed / 1000000);
 	assert_published("hostile: after", clk, &host, offset, VMCLOCK_SIZE);
+	TEST_ASSERT(clk->seq_count == HOSTILE_SEQ + 3,
+		    "hostile: seq_count is 0x%x after the update over 0x%x, expected 0x%x (found + 2, then + 1)",
+		    clk->seq_count, HOSTILE_SEQ, HOSTILE_SEQ + 3);
+	TEST_ASSERT(vm_get_stat(vm, vmclock_foreign_writes) - foreign == 1,
+		    "hostile: vmclock_foreign_writes went up by %lu over the guest's scribbling, expected 1",
+		    vm_get_stat(vm, vmclock_foreign_writes) - foreign);
 
 	kvm_vm_free(vm);
 	ksft_test_result_pass("hostile guest cannot block updates\n");
@@ -1256,7 +2120,7 @@ static void move_anchor_back(struct vmclock_abi *b, const struct vmclock_abi *a,
 	b->time_frac_sec = (u64)time;
 }
 
-/* 9: updates racing with a reading guest are never seen half done. */
+/* 14: updates racing with a reading guest are never seen half done. */
 static void test_concurrency(void)
 {
 	struct vcpu_thread threads[NR_VCPUS];
@@ -1335,13 +2199,13 @@ static void test_concurrency(void)
 	ksft_test_result_pass("no torn reads or livelock under concurrent updates\n");
 }
 
-/* 10: vmclock_updates counts real updates only. */
+/* 15: vmclock_updates counts real updates only. */
 static void test_stats(void)
 {
 	struct kvm_vcpu *vcpus[NR_VCPUS];
 	struct vmclock_abi host, *clk;
 	struct kvm_vm *vm;
-	u64 updates, offset;
+	u64 updates, offset, attempts, foreign, failures;
 	u32 seq;
 
 	vm = create_vm(vcpus, NR_VCPUS);
@@ -1350,6 +2214,9 @@ static void test_stats(void)
 	set_tsc_offset_all(vcpus, NR_VCPUS, offset);
 
 	updates = vmclock_updates(vm);
+	attempts = vm_get_stat(vm, vmclock_write_attempts);
+	foreign = vm_get_stat(vm, vmclock_foreign_writes);
+	failures = vmclock_write_failures(vm);
 	run_all(vcpus, NR_VCPUS);
 	assert_updates("stats: nothing registered", vm, updates, 0);
 
@@ -1357,13 +2224,21 @@ static void test_stats(void)
 	run_all(vcpus, NR_VCPUS);
 	assert_updates("stats: registered", vm, updates, 1);
 
-	make_rich_clock(&host, 10);
+	make_rich_clock(&host);
 	set_host(vm, &host);
 	run_all(vcpus, NR_VCPUS);
 	assert_updates("stats: clock data on two vCPUs", vm, updates, 2);
 
+	attempts = vm_get_stat(vm, vmclock_write_attempts) - attempts;
+	TEST_ASSERT(attempts >= 2,
+		    "stats: vmclock_write_attempts went up by %lu for 2 updates: each update claims seq_count at least once",
+		    attempts);
+	attempts = vm_get_stat(vm, vmclock_write_attempts);
 	run_all(vcpus, NR_VCPUS);
 	assert_updates("stats: runs without a trigger", vm, updates, 2);
+	TEST_ASSERT(vm_get_stat(vm, vmclock_write_attempts) == attempts,
+		    "stats: vmclock_write_attempts went up from %lu to %lu without a trigger",
+		    attempts, vm_get_stat(vm, vmclock_write_attempts));
 
 	seq = clk->seq_count;
 	set_host(vm, &host);
@@ -1377,22 +2252,84 @@ static void test_stats(void)
 	run_all(vcpus, NR_VCPUS);
 	assert_updates("stats: the same TSC offset again", vm, updates, 2);
 
-	host.disruption_marker++;
-	set_host(vm, &host);
+	disrupt(vm, &host, KVM_VMCLOCK_DISRUPTED, 0);
 	run_all(vcpus, NR_VCPUS);
-	assert_updates("stats: new disruption marker", vm, updates, 3);
+	assert_updates("stats: a disruption", vm, updates, 3);
+
+	set_new_data(vm, &host);
+	run_all(vcpus, NR_VCPUS);
+	assert_updates("stats: new clock data", vm, updates, 4);
 
 	set_tsc_offset_all(vcpus, NR_VCPUS, BIG_TSC_OFFSET);
 	run_all(vcpus, NR_VCPUS);
-	assert_updates("stats: new TSC offset", vm, updates, 4);
+	assert_updates("stats: new TSC offset", vm, updates, 5);
 	assert_published("stats", clk, &host, BIG_TSC_OFFSET, VMCLOCK_SIZE);
+
+	/* KVM was the only writer, and every write went through. */
+	TEST_ASSERT(vm_get_stat(vm, vmclock_foreign_writes) == foreign,
+		    "stats: vmclock_foreign_writes went up by %lu although only KVM wrote the page",
+		    vm_get_stat(vm, vmclock_foreign_writes) - foreign);
+	TEST_ASSERT(vmclock_write_failures(vm) == failures,
+		    "stats: vmclock_write_failures went up by %lu although the page was always there",
+		    vmclock_write_failures(vm) - failures);
 
 	kvm_vm_free(vm);
 	ksft_test_result_pass("vmclock_updates counts real updates\n");
 }
 
 /*
- * KVM_VCPU_TSC_SCALE reports the raw ratio behind the guest TSC. Without
+ * 16: one writer per change: with many vCPUs, one trigger is one update,
+ * which every vCPU's guest then reads.
+ */
+static void test_one_writer(void)
+{
+	struct kvm_vcpu *vcpus[MAX_VCPUS];
+	struct vmclock_abi host, *clk;
+	struct guest_reading r;
+	u64 updates, before, after;
+	struct kvm_vm *vm;
+	u32 old_seq, seq;
+	char what[64];
+	int i;
+
+	vm = create_vm(vcpus, MAX_VCPUS);
+	clk = vmclock_hva(vm);
+	set_tsc_offset_all(vcpus, MAX_VCPUS, BIG_TSC_OFFSET);
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
+	run_all(vcpus, MAX_VCPUS);
+	assert_published("one writer: before", clk, &host, BIG_TSC_OFFSET,
+			 VMCLOCK_SIZE);
+	old_seq = stable_seq("one writer: before", clk);
+
+	updates = vmclock_updates(vm);
+	set_new_data(vm, &host);
+	for (i = 0; i < MAX_VCPUS; i++) {
+		snprintf(what, sizeof(what), "one writer: vCPU %d of %d", i,
+			 MAX_VCPUS);
+		before = vmclock_host_tai_ns();
+		guest_read_clock(vcpus[i], &r);
+		after = vmclock_host_tai_ns();
+		assert_exact_time(what, vm, &r, &host, BIG_TSC_OFFSET, before,
+				  after);
+		if (!i)
+			seq = r.seq;
+		TEST_ASSERT(r.seq == seq && seq != old_seq,
+			    "%s: the guest read seq_count 0x%x, vCPU 0 read 0x%x, before the trigger it was 0x%x: not the one new update",
+			    what, r.seq, seq, old_seq);
+	}
+	assert_updates("one writer", vm, updates, 1);
+	assert_published("one writer", clk, &host, BIG_TSC_OFFSET,
+			 VMCLOCK_SIZE);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("one update per change with %d vCPUs\n",
+			      MAX_VCPUS);
+}
+
+/*
+ * 17: KVM_VCPU_TSC_SCALE reports the raw ratio behind the guest TSC. Without
  * hardware TSC scaling (as under QEMU's SVM) it does not exist: -ENXIO.
  */
 static void test_tsc_scale(void)
@@ -1459,7 +2396,7 @@ int main(void)
 	struct kvm_vmclock cfg;
 	struct kvm_vm *vm;
 
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_F_USERSPACE);
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_CAP_USERSPACE);
 	/* The reference is CLOCK_TAI against the TSC; KVM needs it too. */
 	TEST_REQUIRE(sys_clocksource_is_based_on_tsc());
 
@@ -1474,8 +2411,8 @@ int main(void)
 	 * relation, so every vmclock check would fail for that reason.
 	 */
 	get_vmclock(vm, &cfg);
-	TEST_ASSERT(cfg.tsc_hz,
-		    "A new vCPU has no guest TSC rate (KVM_GET_VMCLOCK tsc_hz 0, KVM_GET_TSC_KHZ %d): KVM did not set its TSC scaling ratio",
+	TEST_ASSERT(cfg.guest_tsc_khz,
+		    "A new vCPU has no guest TSC rate (KVM_GET_VMCLOCK guest_tsc_khz 0, KVM_GET_TSC_KHZ %d): KVM did not set its TSC scaling ratio",
 		    __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL));
 	kvm_vm_free(vm);
 
@@ -1489,11 +2426,17 @@ int main(void)
 	test_offset_change();
 	test_status_flips();
 	test_errors();
+	test_get_set();
+	test_disruption();
+	test_notify();
 	test_memslots();
 	test_dirty_log();
+	test_dirty_ring();
+	test_private_memory();
 	test_hostile_guest();
 	test_concurrency();
 	test_stats();
+	test_one_writer();
 	test_tsc_scale();
 
 	ksft_finished();

@@ -57,4 +57,38 @@ void vmclock_fill_tai_line(struct vmclock_abi *clk,
 			   const struct vmclock_sample *a,
 			   const struct vmclock_sample *b);
 
+/*
+ * The vmclock_abi flags a VMM may pass in struct kvm_vmclock_host; the others
+ * are either the VMM's own (DISRUPTION_SOON, DISRUPTION_IMMINENT,
+ * VM_GEN_COUNTER_PRESENT: KVM_VMCLOCK_DISRUPTION) or KVM's
+ * (NOTIFICATION_PRESENT: KVM_VMCLOCK_F_NOTIFY).
+ */
+#define VMCLOCK_KVM_HOST_FLAGS	(VMCLOCK_FLAG_TAI_OFFSET_VALID |	\
+				 VMCLOCK_FLAG_PERIOD_ESTERROR_VALID |	\
+				 VMCLOCK_FLAG_PERIOD_MAXERROR_VALID |	\
+				 VMCLOCK_FLAG_TIME_ESTERROR_VALID |	\
+				 VMCLOCK_FLAG_TIME_MAXERROR_VALID |	\
+				 VMCLOCK_FLAG_TIME_MONOTONIC)
+
+struct kvm_vm;
+struct kvm_vmclock_host;
+
+/*
+ * KVM_SET_VMCLOCK_HOST from a host-domain vmclock such as
+ * vmclock_fill_tai_line() builds: the clock fields are copied, the header,
+ * seq_count, disruption_marker, vm_generation_counter and the flags outside
+ * VMCLOCK_KVM_HOST_FLAGS are not (KVM does not take them from the VMM).
+ */
+void vmclock_host_from_abi(struct kvm_vmclock_host *host,
+			   const struct vmclock_abi *clk);
+int __vmclock_set_host(struct kvm_vm *vm, const struct vmclock_abi *clk);
+void vmclock_set_host(struct kvm_vm *vm, const struct vmclock_abi *clk);
+
+/*
+ * What a VMM that writes the page itself (QEMU 10's vmclock device, on
+ * incoming migration) does to signal a disruption: plain stores while the
+ * vCPUs are paused, bracketed by an odd seq_count.
+ */
+void vmclock_vmm_mark_disruption(struct vmclock_abi *clk);
+
 #endif /* SELFTEST_KVM_VMCLOCK_H */

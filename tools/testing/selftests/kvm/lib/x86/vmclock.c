@@ -210,3 +210,61 @@ void vmclock_fill_tai_line(struct vmclock_abi *clk,
 	clk->time_frac_sec = (((unsigned __int128)nsec << 64) +
 			      NSEC_PER_SEC - 1) / NSEC_PER_SEC;
 }
+
+void vmclock_host_from_abi(struct kvm_vmclock_host *host,
+			   const struct vmclock_abi *clk)
+{
+	memset(host, 0, sizeof(*host));
+	host->counter_value = clk->counter_value;
+	host->period_frac_sec = clk->counter_period_frac_sec;
+	host->period_esterror_rate_frac_sec =
+		clk->counter_period_esterror_rate_frac_sec;
+	host->period_maxerror_rate_frac_sec =
+		clk->counter_period_maxerror_rate_frac_sec;
+	host->time_sec = clk->time_sec;
+	host->time_frac_sec = clk->time_frac_sec;
+	host->time_esterror_nanosec = clk->time_esterror_nanosec;
+	host->time_maxerror_nanosec = clk->time_maxerror_nanosec;
+	host->flags = clk->flags & VMCLOCK_KVM_HOST_FLAGS;
+	host->period_shift = clk->counter_period_shift;
+	host->time_type = clk->time_type;
+	host->clock_status = clk->clock_status;
+	host->leap_indicator = clk->leap_indicator;
+	host->leap_second_smearing_hint = clk->leap_second_smearing_hint;
+	host->tai_offset_sec = (int16_t)clk->tai_offset_sec;
+}
+
+int __vmclock_set_host(struct kvm_vm *vm, const struct vmclock_abi *clk)
+{
+	struct kvm_vmclock_host host;
+
+	vmclock_host_from_abi(&host, clk);
+	return __vm_ioctl(vm, KVM_SET_VMCLOCK_HOST, &host);
+}
+
+void vmclock_set_host(struct kvm_vm *vm, const struct vmclock_abi *clk)
+{
+	int r = __vmclock_set_host(vm, clk);
+
+	TEST_ASSERT(!r, "KVM_SET_VMCLOCK_HOST failed, errno %d (%s)", errno,
+		    strerror(errno));
+}
+
+/*
+ * As vmclock_update_guest() in QEMU's hw/acpi/vmclock.c: seq_count made odd
+ * (kept if it already was), the marker bumped, seq_count made even again.
+ * x86 is little-endian, so the __le fields are used directly.
+ */
+void vmclock_vmm_mark_disruption(struct vmclock_abi *clk)
+{
+	u32 seq = READ_ONCE(clk->seq_count) | 1;
+
+	WRITE_ONCE(clk->seq_count, seq);
+	/* Pairs with the guest's read barriers, as in QEMU. */
+	smp_wmb();
+	WRITE_ONCE(clk->disruption_marker,
+		   READ_ONCE(clk->disruption_marker) + 1);
+	/* Pairs with the guest's read barriers, as in QEMU. */
+	smp_wmb();
+	WRITE_ONCE(clk->seq_count, seq + 1);
+}
