@@ -21,7 +21,9 @@ export KBUILD_BUILD_USER=kvm-vmclock KBUILD_BUILD_HOST=localhost
 kmake() { make -s -C "$src" O="$obj" CC="ccache gcc" HOSTCC="ccache gcc" -j"$JOBS" "$@"; }
 
 # The fragment, plus options of the series that exist in this tree only
-# once their patch is applied (listed as "# series: CONFIG_X=y" lines).
+# once their patch is applied (listed as "# series: CONFIG_X=y" lines), plus
+# EXTRA_CONFIG (space-separated CONFIG_X=v, for the build variants), last so
+# that they win.
 wanted() {
 	grep '^CONFIG_' "$fragment"
 	sed -n 's/^# series: \(CONFIG_[A-Z0-9_]*=.*\)$/\1/p' "$fragment" |
@@ -29,7 +31,19 @@ wanted() {
 			grep -rqs "^config ${sym#CONFIG_}\$" "$src/arch/x86/kvm/Kconfig" "$src/virt/kvm/Kconfig" &&
 				echo "$sym=$val"
 		done
+	local extra
+	for extra in ${EXTRA_CONFIG:-}; do
+		echo "$extra"
+	done
 	return 0
+}
+
+# Whether .config has what $1 (CONFIG_X=v) asks for; =n means not set.
+config_has() {
+	case $1 in
+	*=n) ! grep -q "^${1%=n}=" "$obj/.config" ;;
+	*) grep -qx "$1" "$obj/.config" ;;
+	esac
 }
 
 configure() {
@@ -44,9 +58,10 @@ configure() {
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$obj/.fragment" >"$obj/.merge.log" 2>&1
 	kmake olddefconfig >/dev/null
 	local bad=0 line
+	# The last request for each symbol is the one that counts.
 	while read -r line; do
-		grep -qx "$line" "$obj/.config" || { warn "config: $line requested but not set"; bad=1; }
-	done <<<"$want"
+		config_has "$line" || { warn "config: $line requested but not set"; bad=1; }
+	done < <(awk -F= '{ last[$1] = $0; order[$1] = NR } END { for (k in last) print last[k] }' <<<"$want")
 	if [ "$bad" = 1 ] && [ "$strict" = 1 ]; then
 		rm -f "$obj/.config"
 		die "the test kernel config is not what scripts/test-kernel.config asks for"

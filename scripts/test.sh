@@ -39,6 +39,9 @@ if ! "$ROOT/scripts/kernel.sh" >"$BUILD/kernel.log" 2>&1; then
 	finish -
 fi
 echo "ok kernel-builds" >>"$host"
+say "[4/6] build variants: W=1, CONFIG_KVM_VMCLOCK=n, KVM built in ($(elapsed))"
+"$ROOT/scripts/build-variants.sh" >>"$host" ||
+	echo "not ok build-variants # scripts/build-variants.sh failed: see its messages above" >>"$host"
 
 say "[5/6] KVM selftests ($(elapsed))"
 if ! "$ROOT/scripts/selftests.sh" >"$BUILD/selftests.log" 2>&1; then

@@ -21,6 +21,7 @@
 #include <linux/kvm_host.h>
 #include <linux/math64.h>
 #include <linux/overflow.h>
+#include <linux/pvclock_gtod.h>
 #include <linux/seqlock.h>
 #include <linux/timekeeper_internal.h>
 #include <linux/timex.h>
@@ -313,31 +314,48 @@ static int kvm_vmclock_anchor(struct vmclock_abi *host, u64 now)
  * (KVM then moves its offset at every entry), or if the guest TSC is
  * protected (KVM does not know it).
  */
+struct kvm_vmclock_guest_tsc {
+	u64 offset;
+	u64 ratio;
+	unsigned int vcpus;
+	bool mismatch;
+};
+
+/* Add a vCPU whose TSC is, or (@linear false) is not, a fixed function. */
+static void kvm_vmclock_add_vcpu_tsc(struct kvm_vmclock_guest_tsc *g,
+				     u64 offset, u64 ratio, bool linear)
+{
+	if (!linear ||
+	    (g->vcpus && (offset != g->offset || ratio != g->ratio)))
+		g->mismatch = true;
+
+	g->offset = offset;
+	g->ratio = ratio;
+	g->vcpus++;
+}
+
+static bool kvm_vmclock_guest_tsc_valid(const struct kvm_vmclock_guest_tsc *g,
+					bool host_tsc_unstable)
+{
+	return !host_tsc_unstable && g->vcpus && !g->mismatch;
+}
+
 static bool kvm_vmclock_guest_tsc(struct kvm *kvm, u64 *offset, u64 *ratio)
 {
+	struct kvm_vmclock_guest_tsc g = {};
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
-	bool found = false;
 
-	if (kvm_check_tsc_unstable())
-		return false;
+	kvm_for_each_vcpu(i, vcpu, kvm)
+		kvm_vmclock_add_vcpu_tsc(&g, READ_ONCE(vcpu->arch.l1_tsc_offset),
+					 READ_ONCE(vcpu->arch.l1_tsc_scaling_ratio),
+					 !vcpu->arch.tsc_catchup &&
+					 !vcpu->arch.tsc_always_catchup &&
+					 !vcpu->arch.guest_tsc_protected);
 
-	kvm_for_each_vcpu(i, vcpu, kvm) {
-		u64 vcpu_offset = READ_ONCE(vcpu->arch.l1_tsc_offset);
-		u64 vcpu_ratio = READ_ONCE(vcpu->arch.l1_tsc_scaling_ratio);
-
-		if (vcpu->arch.tsc_catchup || vcpu->arch.tsc_always_catchup ||
-		    vcpu->arch.guest_tsc_protected)
-			return false;
-
-		if (found && (vcpu_offset != *offset || vcpu_ratio != *ratio))
-			return false;
-
-		*offset = vcpu_offset;
-		*ratio = vcpu_ratio;
-		found = true;
-	}
-	return found;
+	*offset = g.offset;
+	*ratio = g.ratio;
+	return kvm_vmclock_guest_tsc_valid(&g, kvm_check_tsc_unstable());
 }
 
 /*
@@ -369,6 +387,76 @@ static void kvm_vmclock_request_update(struct kvm *kvm)
 {
 	atomic64_inc(&kvm->arch.vmclock.update_req);
 	kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
+}
+
+/*
+ * The host TSC marked unstable (by the clocksource watchdog, or by KVM on a
+ * TSC that went backwards) turns every vmclock UNRELIABLE, see
+ * kvm_vmclock_guest_tsc().  Nothing tells KVM when that happens, and while
+ * the host clocksource is not the TSC, timekeeping does not change either;
+ * so while a VM has a vmclock, a pvclock_gtod notifier looks at it on every
+ * timekeeping update (every tick), one load, and has all vmclocks
+ * republished through irq_work and a workqueue.  The kernel never marks the
+ * TSC stable again, so once seen it is done.
+ */
+static DEFINE_MUTEX(kvm_vmclock_vms_lock);
+static unsigned int kvm_vmclock_vms;
+static bool kvm_vmclock_tsc_unstable_seen;
+
+static void kvm_vmclock_unstable_work_fn(struct work_struct *work)
+{
+	struct kvm *kvm;
+
+	mutex_lock(&kvm_lock);
+	list_for_each_entry(kvm, &vm_list, vm_list) {
+		if (READ_ONCE(kvm->arch.vmclock.mode))
+			kvm_vmclock_request_update(kvm);
+	}
+	mutex_unlock(&kvm_lock);
+}
+
+static DECLARE_WORK(kvm_vmclock_unstable_work, kvm_vmclock_unstable_work_fn);
+
+/* queue_work() cannot be called with the timekeeper lock held. */
+static void kvm_vmclock_unstable_irq_work_fn(struct irq_work *w)
+{
+	queue_work(system_long_wq, &kvm_vmclock_unstable_work);
+}
+
+static DEFINE_IRQ_WORK(kvm_vmclock_unstable_irq_work,
+		       kvm_vmclock_unstable_irq_work_fn);
+
+/* Serialized by the timekeeper lock, as all pvclock_gtod notifiers. */
+static int kvm_vmclock_tsc_watch(struct notifier_block *nb,
+				 unsigned long was_set, void *priv)
+{
+	if (kvm_vmclock_tsc_unstable_seen || !kvm_check_tsc_unstable())
+		return 0;
+
+	kvm_vmclock_tsc_unstable_seen = true;
+	irq_work_queue(&kvm_vmclock_unstable_irq_work);
+	return 0;
+}
+
+static struct notifier_block kvm_vmclock_tsc_watch_nb = {
+	.notifier_call = kvm_vmclock_tsc_watch,
+};
+
+/* A VM registers a vmclock, or (put) no longer has one. */
+static void kvm_vmclock_vms_get(void)
+{
+	mutex_lock(&kvm_vmclock_vms_lock);
+	if (!kvm_vmclock_vms++)
+		pvclock_gtod_register_notifier(&kvm_vmclock_tsc_watch_nb);
+	mutex_unlock(&kvm_vmclock_vms_lock);
+}
+
+static void kvm_vmclock_vms_put(void)
+{
+	mutex_lock(&kvm_vmclock_vms_lock);
+	if (!--kvm_vmclock_vms)
+		pvclock_gtod_unregister_notifier(&kvm_vmclock_tsc_watch_nb);
+	mutex_unlock(&kvm_vmclock_vms_lock);
 }
 
 /*
@@ -897,6 +985,8 @@ void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu)
 
 void kvm_vmclock_exit(void)
 {
+	irq_work_sync(&kvm_vmclock_unstable_irq_work);
+	cancel_work_sync(&kvm_vmclock_unstable_work);
 	irq_work_sync(&kvm_vmclock_auto_irq_work);
 	cancel_work_sync(&kvm_vmclock_auto_work);
 }
@@ -1465,8 +1555,10 @@ static void kvm_vmclock_publish(struct kvm_vcpu *vcpu, u64 req)
 		goto out;
 	}
 	/*
-	 * A fault that a signal interrupted (e.g. on a page that userfaultfd
-	 * still has to bring in): try again when the vCPU runs next.
+	 * A fault that a fatal signal cut short (e.g. on a page that
+	 * userfaultfd still had to bring in when the VMM was killed): no
+	 * failed write, the page stays as it was.  Other signals do not end
+	 * a fault on guest memory, the write waits for the page.
 	 */
 	if (r == -EFAULT && signal_pending(current)) {
 		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
@@ -1615,7 +1707,7 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 {
 	struct kvm_vmclock_state *vc = &kvm->arch.vmclock;
 	struct eventfd_ctx *notify = NULL, *old_notify;
-	bool enable, was_auto;
+	bool enable, was_registered, was_auto;
 	struct kvm_vmclock cfg;
 	int r;
 
@@ -1643,6 +1735,10 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 	}
 
 	mutex_lock(&vc->config_lock);
+	was_registered = vc->mode;
+	/* The unstable-TSC watch runs while any VM has a vmclock. */
+	if (!was_registered && cfg.mode)
+		kvm_vmclock_vms_get();
 	was_auto = vc->mode == KVM_VMCLOCK_MODE_AUTO;
 	/* The host line is current before the first update in auto mode. */
 	if (!was_auto && cfg.mode == KVM_VMCLOCK_MODE_AUTO)
@@ -1662,6 +1758,8 @@ int kvm_vm_ioctl_set_vmclock(struct kvm *kvm, void __user *argp)
 
 	if (was_auto && cfg.mode != KVM_VMCLOCK_MODE_AUTO)
 		kvm_vmclock_auto_put();
+	if (was_registered && !cfg.mode)
+		kvm_vmclock_vms_put();
 	mutex_unlock(&vc->config_lock);
 
 	if (old_notify)
@@ -1821,6 +1919,8 @@ void kvm_vmclock_destroy_vm(struct kvm *kvm)
 
 	if (vc->mode == KVM_VMCLOCK_MODE_AUTO)
 		kvm_vmclock_auto_put();
+	if (vc->mode)
+		kvm_vmclock_vms_put();
 	if (vc->notify)
 		eventfd_ctx_put(vc->notify);
 	mutex_destroy(&vc->config_lock);

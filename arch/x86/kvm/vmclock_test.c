@@ -258,6 +258,48 @@ static void vmclock_test_div128(struct kunit *test)
 	}
 }
 
+/*
+ * Validity of the guest TSC (kvm_vmclock_guest_tsc()): one function of the
+ * host TSC on all vCPUs, and a host TSC the kernel did not mark unstable.
+ * The unstable case cannot be caused on a test machine without wrecking
+ * its timekeeping for good, hence here.
+ */
+static void vmclock_test_guest_tsc(struct kunit *test)
+{
+	struct kvm_vmclock_guest_tsc g = {};
+	u64 ratio = 1ULL << FRAC_AMD;
+
+	/* No vCPU: no guest TSC to convert to. */
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_guest_tsc_valid(&g, false));
+
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, true);
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, true);
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_guest_tsc_valid(&g, false));
+	KUNIT_EXPECT_EQ(test, g.offset, 1000);
+	KUNIT_EXPECT_EQ(test, g.ratio, ratio);
+	/* The host TSC marked unstable: the same vCPUs are no longer valid. */
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_guest_tsc_valid(&g, true));
+
+	/* Offsets differ, even if a later vCPU agrees with the first again. */
+	memset(&g, 0, sizeof(g));
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, true);
+	kvm_vmclock_add_vcpu_tsc(&g, 1001, ratio, true);
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, true);
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_guest_tsc_valid(&g, false));
+
+	/* Ratios differ. */
+	memset(&g, 0, sizeof(g));
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, true);
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio + 1, true);
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_guest_tsc_valid(&g, false));
+
+	/* One vCPU in TSC catch-up mode, the same offset and ratio or not. */
+	memset(&g, 0, sizeof(g));
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, true);
+	kvm_vmclock_add_vcpu_tsc(&g, 1000, ratio, false);
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_guest_tsc_valid(&g, false));
+}
+
 static void vmclock_test_check_host(struct kunit *test)
 {
 	struct kvm_vmclock_host in = {
@@ -697,6 +739,7 @@ static struct kunit_case vmclock_test_cases_list[] = {
 	KUNIT_CASE(vmclock_test_too_slow),
 	KUNIT_CASE(vmclock_test_error_rates),
 	KUNIT_CASE(vmclock_test_div128),
+	KUNIT_CASE(vmclock_test_guest_tsc),
 	KUNIT_CASE(vmclock_test_check_host),
 	KUNIT_CASE(vmclock_test_anchor),
 	KUNIT_CASE(vmclock_test_tk_rate),

@@ -13,16 +13,21 @@
  * guest's time must match to the nanosecond.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <asm/barrier.h>
+#include <linux/userfaultfd.h>
 #include <linux/vmclock-abi.h>
 
 #include "test_util.h"
@@ -30,7 +35,7 @@
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		17
+#define NR_TESTS		20
 #define NR_VCPUS		2
 
 /* The most vCPUs a VM has here: the one-writer test, and a late vCPU. */
@@ -86,6 +91,14 @@
 
 /* A vCPU that takes longer than this to publish has been stuck. */
 #define MAX_PUBLISH_NS		(2000 * 1000 * 1000ULL)
+
+/*
+ * vCPUs in KVM_RUN when an update's writer blocks on guest memory, and how
+ * long to wait for a (first) fault on it; a second writer is waited for a
+ * quarter of that.
+ */
+#define BLOCKED_VCPUS		4
+#define BLOCKED_WAIT_MS		5000
 
 /* seq_count left odd by the hostile guest. */
 #define HOSTILE_SEQ		0xdeadbeefU
@@ -2329,6 +2342,383 @@ static void test_one_writer(void)
 }
 
 /*
+ * 18-20: the writer blocked on guest memory.  userfaultfd write-protects the
+ * vmclock page, so the vCPU that publishes an update stops in its
+ * compare-and-exchange of seq_count until the test lets it go, as it would
+ * on a page that post-copy migration has not brought in yet.
+ */
+struct uffd_wp {
+	int fd;
+	u64 hva;
+};
+
+static bool uffd_wp_open(struct uffd_wp *u, struct kvm_vm *vm)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_THREAD_ID,
+	};
+	struct uffdio_register reg = {
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+
+	u->hva = (u64)vmclock_hva(vm);
+	u->fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->fd < 0)
+		return false;
+
+	reg.range.start = u->hva;
+	reg.range.len = PAGE_SIZE;
+	if (ioctl(u->fd, UFFDIO_API, &api) || ioctl(u->fd, UFFDIO_REGISTER, &reg)) {
+		close(u->fd);
+		return false;
+	}
+	return true;
+}
+
+/* Write-protect the page, or lift the protection and wake (or not) its writers. */
+static void uffd_protect(struct uffd_wp *u, bool protect, bool wake)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = u->hva, .len = PAGE_SIZE },
+	};
+
+	if (protect)
+		wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	else if (!wake)
+		wp.mode = UFFDIO_WRITEPROTECT_MODE_DONTWAKE;
+	TEST_ASSERT(!ioctl(u->fd, UFFDIO_WRITEPROTECT, &wp),
+		    "UFFDIO_WRITEPROTECT(mode 0x%llx) failed, errno %d (%s)",
+		    wp.mode, errno, strerror(errno));
+}
+
+static void uffd_wake(struct uffd_wp *u)
+{
+	struct uffdio_range range = { .start = u->hva, .len = PAGE_SIZE };
+
+	TEST_ASSERT(!ioctl(u->fd, UFFDIO_WAKE, &range),
+		    "UFFDIO_WAKE failed, errno %d (%s)", errno, strerror(errno));
+}
+
+/*
+ * Wait up to @ms for a thread to fault on the protected page, and return
+ * its thread id, or 0 if none did.
+ */
+static u32 uffd_next_fault(struct uffd_wp *u, int ms)
+{
+	struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
+	struct uffd_msg msg;
+	ssize_t n;
+	int r;
+
+	do {
+		r = poll(&pfd, 1, ms);
+	} while (r < 0 && errno == EINTR);
+	TEST_ASSERT(r >= 0, "poll() on the userfaultfd failed, errno %d", errno);
+	if (!r)
+		return 0;
+
+	n = read(u->fd, &msg, sizeof(msg));
+	TEST_ASSERT(n == sizeof(msg), "read() of the userfaultfd returned %ld, errno %d",
+		    n, errno);
+	TEST_ASSERT(msg.event == UFFD_EVENT_PAGEFAULT &&
+		    (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+		    (msg.arg.pagefault.address & ~(u64)(PAGE_SIZE - 1)) == u->hva,
+		    "userfaultfd: event %u flags 0x%llx at 0x%llx, expected a write fault on the vmclock page 0x%lx",
+		    msg.event, msg.arg.pagefault.flags, msg.arg.pagefault.address, u->hva);
+	return msg.arg.pagefault.feat.ptid;
+}
+
+/* The counters that say what KVM did to the page. */
+struct write_stats {
+	u64 updates, attempts, foreign, failures;
+};
+
+static void get_write_stats(struct kvm_vm *vm, struct write_stats *s)
+{
+	s->updates = vmclock_updates(vm);
+	s->attempts = vm_get_stat(vm, vmclock_write_attempts);
+	s->foreign = vm_get_stat(vm, vmclock_foreign_writes);
+	s->failures = vmclock_write_failures(vm);
+}
+
+static void assert_write_stats(const char *what, struct kvm_vm *vm,
+			       const struct write_stats *before, u64 updates,
+			       u64 attempts, u64 foreign)
+{
+	struct write_stats now;
+
+	get_write_stats(vm, &now);
+	TEST_ASSERT(now.updates - before->updates == updates &&
+		    now.attempts - before->attempts == attempts &&
+		    now.foreign - before->foreign == foreign &&
+		    now.failures == before->failures,
+		    "%s: vmclock_updates +%lu, write_attempts +%lu, foreign_writes +%lu, write_failures +%lu; expected +%lu, +%lu, +%lu, +0",
+		    what, now.updates - before->updates,
+		    now.attempts - before->attempts,
+		    now.foreign - before->foreign,
+		    now.failures - before->failures, updates, attempts, foreign);
+}
+
+/* A VM whose page holds @host and a userfaultfd on it, or NULL (skipped). */
+static struct kvm_vm *blocked_setup(const char *test, struct kvm_vcpu **vcpus,
+				    int nr_vcpus, struct vmclock_abi *host,
+				    struct uffd_wp *u)
+{
+	struct kvm_vm *vm = create_vm(vcpus, nr_vcpus);
+
+	set_tsc_offset_all(vcpus, nr_vcpus, BIG_TSC_OFFSET);
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(host);
+	set_rich_host(vm, host);
+	read_and_check(test, vcpus[0], host, BIG_TSC_OFFSET);
+
+	if (uffd_wp_open(u, vm))
+		return vm;
+
+	ksft_test_result_skip("%s: no userfaultfd write-protection (errno %d)\n",
+			      test, errno);
+	kvm_vm_free(vm);
+	return NULL;
+}
+
+/*
+ * 18: while one vCPU publishes an update, and even while it waits for guest
+ * memory, no other vCPU writes the page, and the VMM's ioctls go on.  The
+ * other vCPUs are in KVM_RUN when the trigger kicks them all.
+ */
+static void test_blocked_writer(void)
+{
+	struct vcpu_thread threads[BLOCKED_VCPUS];
+	struct kvm_vcpu *vcpus[BLOCKED_VCPUS];
+	struct vmclock_abi host;
+	struct write_stats before;
+	struct kvm_vmclock cfg;
+	struct uffd_wp u;
+	struct kvm_vm *vm;
+	u32 writer, other;
+	u64 t0, took;
+	int i;
+
+	vm = blocked_setup("blocked writer", vcpus, BLOCKED_VCPUS, &host, &u);
+	if (!vm)
+		return;
+
+	for (i = 0; i < BLOCKED_VCPUS; i++)
+		guest_op[i] = OP_SPIN;
+	sync_global_to_guest(vm, guest_op);
+	for (i = 0; i < BLOCKED_VCPUS; i++) {
+		threads[i].vcpu = vcpus[i];
+		pthread_create(&threads[i].tid, NULL, vcpu_thread_fn, &threads[i]);
+	}
+
+	get_write_stats(vm, &before);
+	uffd_protect(&u, true, false);
+	set_new_data(vm, &host);
+	writer = uffd_next_fault(&u, BLOCKED_WAIT_MS);
+	TEST_ASSERT(writer, "blocked writer: no vCPU wrote the page within %d ms of the trigger",
+		    BLOCKED_WAIT_MS);
+
+	t0 = vmclock_host_tai_ns();
+	get_vmclock(vm, &cfg);
+	took = vmclock_host_tai_ns() - t0;
+	TEST_ASSERT(took < NSEC_PER_SEC,
+		    "blocked writer: KVM_GET_VMCLOCK took %lu ms while a vCPU waited for guest memory",
+		    took / 1000000);
+	TEST_ASSERT(!(cfg.status & KVM_VMCLOCK_STATUS_STALLED),
+		    "blocked writer: STALLED while the write is only waiting for guest memory");
+
+	other = uffd_next_fault(&u, BLOCKED_WAIT_MS / 4);
+	TEST_ASSERT(!other,
+		    "blocked writer: thread %u wrote the page while thread %u published the same update: two writers",
+		    other, writer);
+
+	uffd_protect(&u, false, true);
+	set_guest_stop(vm, true);
+	for (i = 0; i < BLOCKED_VCPUS; i++)
+		pthread_join(threads[i].tid, NULL);
+	close(u.fd);
+
+	assert_write_stats("blocked writer", vm, &before, 1, 1, 0);
+	assert_published("blocked writer", vmclock_hva(vm), &host, BIG_TSC_OFFSET,
+			 VMCLOCK_SIZE);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("one writer with %d vCPUs in KVM_RUN, ioctls not blocked by it\n",
+			      BLOCKED_VCPUS);
+}
+
+/*
+ * 19: a VMM that breaks the rule and writes the page (as QEMU's vmclock
+ * device bumps disruption_marker: plain stores, odd then even) between
+ * KVM's read of seq_count and its compare-and-exchange.  The cmpxchg must
+ * see it: KVM takes the VMM's fields and publishes again on top.
+ */
+static void test_racing_vmm(void)
+{
+	struct vcpu_thread thread = {};
+	struct vmclock_abi host, *clk;
+	struct write_stats before;
+	struct kvm_vcpu *vcpu;
+	struct uffd_wp u;
+	struct kvm_vm *vm;
+	u32 seq;
+
+	vm = blocked_setup("racing VMM", &vcpu, 1, &host, &u);
+	if (!vm)
+		return;
+	clk = vmclock_hva(vm);
+	seq = stable_seq("racing VMM: before", clk);
+
+	get_write_stats(vm, &before);
+	uffd_protect(&u, true, false);
+	set_new_data(vm, &host);
+	thread.vcpu = vcpu;
+	pthread_create(&thread.tid, NULL, vcpu_thread_fn, &thread);
+	TEST_ASSERT(uffd_next_fault(&u, BLOCKED_WAIT_MS),
+		    "racing VMM: the vCPU did not write the page within %d ms",
+		    BLOCKED_WAIT_MS);
+
+	/* The writer still waits: the VMM's stores land first. */
+	uffd_protect(&u, false, false);
+	WRITE_ONCE(clk->seq_count, seq + 1);
+	smp_wmb();
+	WRITE_ONCE(clk->disruption_marker, clk->disruption_marker + 1);
+	smp_wmb();
+	WRITE_ONCE(clk->seq_count, seq + 2);
+	host.disruption_marker = clk->disruption_marker;
+	uffd_wake(&u);
+	pthread_join(thread.tid, NULL);
+	close(u.fd);
+
+	assert_write_stats("racing VMM", vm, &before, 1, 2, 1);
+	TEST_ASSERT(clk->seq_count == seq + 4,
+		    "racing VMM: seq_count 0x%x, expected 0x%x (KVM's odd and even after the VMM's 0x%x)",
+		    clk->seq_count, seq + 4, seq + 2);
+	assert_published("racing VMM", clk, &host, BIG_TSC_OFFSET, VMCLOCK_SIZE);
+	read_and_check("racing VMM: after", vcpu, &host, BIG_TSC_OFFSET);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("a VMM writing during KVM's update is detected and kept\n");
+}
+
+static void ignore_signal(int sig)
+{
+}
+
+/* A vCPU thread that enters KVM_RUN once and keeps what it returned. */
+struct run_once {
+	struct kvm_vcpu *vcpu;
+	pthread_t tid;
+	pid_t tid_nr;
+	int r, err;
+};
+
+static void *vcpu_run_once_fn(void *arg)
+{
+	struct run_once *t = arg;
+
+	WRITE_ONCE(t->tid_nr, gettid());
+	t->r = __vcpu_run(t->vcpu);
+	t->err = errno;
+	return NULL;
+}
+
+/* Join @t, failing (rather than hanging) if it does not end within @ms. */
+static void join_within(struct run_once *t, int ms, const char *what)
+{
+	struct timespec deadline;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += ms / 1000;
+	deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= NSEC_PER_SEC) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= NSEC_PER_SEC;
+	}
+	r = pthread_timedjoin_np(t->tid, NULL, &deadline);
+	TEST_ASSERT(!r, "%s: vCPU %u still in KVM_RUN after %d ms (%s)", what,
+		    t->vcpu->id, ms, strerror(r));
+}
+
+/*
+ * 20: the other vCPUs do not sleep on the writer: while it waits for guest
+ * memory, a signal ends another vCPU's KVM_RUN at once (-EINTR), as a VMM
+ * pausing its vCPUs during post-copy migration needs.  The writer itself
+ * waits for the page like any guest memory access of KVM (only a fatal
+ * signal ends that), then publishes once.
+ */
+static void test_waiting_vcpu_signalled(void)
+{
+	struct sigaction sa = { .sa_handler = ignore_signal };
+	struct run_once runs[2] = {};
+	struct kvm_vcpu *vcpus[2];
+	struct run_once *writer = NULL, *waiter = NULL;
+	struct write_stats before;
+	struct vmclock_abi host;
+	struct uffd_wp u;
+	struct kvm_vm *vm;
+	pid_t faulting;
+	int i;
+
+	vm = blocked_setup("signalled waiter", vcpus, 2, &host, &u);
+	if (!vm)
+		return;
+	TEST_ASSERT(!sigaction(SIGUSR1, &sa, NULL), "sigaction(SIGUSR1) failed");
+
+	guest_op[0] = guest_op[1] = OP_SPIN;
+	sync_global_to_guest(vm, guest_op);
+	for (i = 0; i < 2; i++) {
+		runs[i].vcpu = vcpus[i];
+		pthread_create(&runs[i].tid, NULL, vcpu_run_once_fn, &runs[i]);
+	}
+	for (i = 0; i < 2; i++)
+		while (!READ_ONCE(runs[i].tid_nr))
+			usleep(1000);
+
+	get_write_stats(vm, &before);
+	uffd_protect(&u, true, false);
+	set_new_data(vm, &host);
+	faulting = uffd_next_fault(&u, BLOCKED_WAIT_MS);
+	for (i = 0; i < 2; i++) {
+		if (runs[i].tid_nr == faulting)
+			writer = &runs[i];
+		else
+			waiter = &runs[i];
+	}
+	TEST_ASSERT(writer && waiter,
+		    "signalled waiter: the write fault came from thread %d, not from a vCPU thread (%d, %d)",
+		    faulting, runs[0].tid_nr, runs[1].tid_nr);
+
+	pthread_kill(waiter->tid, SIGUSR1);
+	join_within(waiter, BLOCKED_WAIT_MS, "signalled waiter");
+	TEST_ASSERT(waiter->r == -1 && waiter->err == EINTR &&
+		    waiter->vcpu->run->exit_reason == KVM_EXIT_INTR,
+		    "signalled waiter: KVM_RUN returned %d errno %d exit reason %u, expected -1, EINTR, KVM_EXIT_INTR",
+		    waiter->r, waiter->err, waiter->vcpu->run->exit_reason);
+	assert_write_stats("signalled waiter: writer still waiting", vm, &before, 0, 1, 0);
+	assert_status_bits("signalled waiter: writer still waiting", vm, 0);
+
+	uffd_protect(&u, false, true);
+	set_guest_stop(vm, true);
+	join_within(writer, BLOCKED_WAIT_MS, "signalled waiter: the writer");
+	TEST_ASSERT(!writer->r, "signalled waiter: the writer's KVM_RUN failed, errno %d",
+		    writer->err);
+	close(u.fd);
+	assert_write_stats("signalled waiter", vm, &before, 1, 1, 0);
+
+	/* The waiter finishes its spin, then reads what the writer published. */
+	run_sync(waiter->vcpu);
+	read_and_check("signalled waiter: after", waiter->vcpu, &host, BIG_TSC_OFFSET);
+	assert_published("signalled waiter", vmclock_hva(vm), &host, BIG_TSC_OFFSET,
+			 VMCLOCK_SIZE);
+
+	kvm_vm_free(vm);
+	ksft_test_result_pass("a signal stops a vCPU waiting for another's write\n");
+}
+
+/*
  * 17: KVM_VCPU_TSC_SCALE reports the raw ratio behind the guest TSC. Without
  * hardware TSC scaling (as under QEMU's SVM) it does not exist: -ENXIO.
  */
@@ -2438,6 +2828,9 @@ int main(void)
 	test_stats();
 	test_one_writer();
 	test_tsc_scale();
+	test_blocked_writer();
+	test_racing_vmm();
+	test_waiting_vcpu_signalled();
 
 	ksft_finished();
 }
