@@ -396,12 +396,14 @@ static void kvm_vmclock_request_update(struct kvm *kvm)
  * the host clocksource is not the TSC, timekeeping does not change either;
  * so while a VM has a vmclock, a pvclock_gtod notifier looks at it on every
  * timekeeping update (every tick), one load, and has all vmclocks
- * republished through irq_work and a workqueue.  The kernel never marks the
- * TSC stable again, so once seen it is done.
+ * republished through irq_work and a workqueue when it changed.  The kernel
+ * never marks the TSC stable again, but kvm_check_tsc_unstable() ignores the
+ * mark while a Hyper-V host's clocksource is its TSC page, so it can go both
+ * ways.
  */
 static DEFINE_MUTEX(kvm_vmclock_vms_lock);
 static unsigned int kvm_vmclock_vms;
-static bool kvm_vmclock_tsc_unstable_seen;
+static bool kvm_vmclock_tsc_unstable;
 
 static void kvm_vmclock_unstable_work_fn(struct work_struct *work)
 {
@@ -430,10 +432,12 @@ static DEFINE_IRQ_WORK(kvm_vmclock_unstable_irq_work,
 static int kvm_vmclock_tsc_watch(struct notifier_block *nb,
 				 unsigned long was_set, void *priv)
 {
-	if (kvm_vmclock_tsc_unstable_seen || !kvm_check_tsc_unstable())
+	bool unstable = kvm_check_tsc_unstable();
+
+	if (unstable == kvm_vmclock_tsc_unstable)
 		return 0;
 
-	kvm_vmclock_tsc_unstable_seen = true;
+	kvm_vmclock_tsc_unstable = unstable;
 	irq_work_queue(&kvm_vmclock_unstable_irq_work);
 	return 0;
 }
@@ -945,7 +949,10 @@ static struct notifier_block kvm_vmclock_gtod_nb = {
 /*
  * A VM switches its vmclock to automatic mode.  The first one registers the
  * notifier, which calls it at once, so that the host line is current before
- * the VM's first update.
+ * the VM's first update.  Registering a pvclock_gtod notifier calls all of
+ * them as if the clock had been set, so kvm_vmclock_vms_get() comes before
+ * this and kvm_vmclock_vms_put() after kvm_vmclock_auto_put(): this
+ * notifier never sees the unstable-TSC watch being registered.
  */
 static void kvm_vmclock_auto_get(void)
 {
@@ -1560,7 +1567,7 @@ static void kvm_vmclock_publish(struct kvm_vcpu *vcpu, u64 req)
 	 * failed write, the page stays as it was.  Other signals do not end
 	 * a fault on guest memory, the write waits for the page.
 	 */
-	if (r == -EFAULT && signal_pending(current)) {
+	if (r == -EFAULT && fatal_signal_pending(current)) {
 		kvm_make_request(KVM_REQ_VMCLOCK_UPDATE, vcpu);
 		goto out;
 	}
