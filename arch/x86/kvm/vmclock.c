@@ -405,16 +405,24 @@ static DEFINE_MUTEX(kvm_vmclock_vms_lock);
 static unsigned int kvm_vmclock_vms;
 static bool kvm_vmclock_tsc_unstable;
 
-static void kvm_vmclock_unstable_work_fn(struct work_struct *work)
+/* Have the vmclock of every VM in @mode, or (0) in any mode, republished. */
+static void kvm_vmclock_request_update_all(u16 mode)
 {
 	struct kvm *kvm;
+	u16 vm_mode;
 
 	mutex_lock(&kvm_lock);
 	list_for_each_entry(kvm, &vm_list, vm_list) {
-		if (READ_ONCE(kvm->arch.vmclock.mode))
+		vm_mode = READ_ONCE(kvm->arch.vmclock.mode);
+		if (vm_mode && (!mode || vm_mode == mode))
 			kvm_vmclock_request_update(kvm);
 	}
 	mutex_unlock(&kvm_lock);
+}
+
+static void kvm_vmclock_unstable_work_fn(struct work_struct *work)
+{
+	kvm_vmclock_request_update_all(0);
 }
 
 static DECLARE_WORK(kvm_vmclock_unstable_work, kvm_vmclock_unstable_work_fn);
@@ -847,14 +855,7 @@ static void kvm_vmclock_tk_line(const struct kvm_vmclock_tk *tk,
 
 static void kvm_vmclock_auto_work_fn(struct work_struct *work)
 {
-	struct kvm *kvm;
-
-	mutex_lock(&kvm_lock);
-	list_for_each_entry(kvm, &vm_list, vm_list) {
-		if (READ_ONCE(kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO)
-			kvm_vmclock_request_update(kvm);
-	}
-	mutex_unlock(&kvm_lock);
+	kvm_vmclock_request_update_all(KVM_VMCLOCK_MODE_AUTO);
 }
 
 static DECLARE_WORK(kvm_vmclock_auto_work, kvm_vmclock_auto_work_fn);
