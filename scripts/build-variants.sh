@@ -4,7 +4,8 @@
 #  - the new code with W=1 (extra warnings), in the test kernel's objects;
 #  - the KVM directories with CONFIG_KVM_VMCLOCK=n (the stubs);
 #  - the KVM directories with KVM built in rather than as modules;
-#  - the guest-entry branch of automatic mode a NOP in kvm.ko.
+#  - the guest-entry branch of automatic mode a NOP in kvm.ko, and the
+#    clock line's per-tick branch a NOP in vmlinux.o.
 #  - sparse (C=2) on the objects the series changes in the kernel proper,
 #    with a sparse new enough for 7.2 (scripts/sparse.sh).
 #   build-variants.sh [TREE]   default: build/linux
@@ -20,11 +21,11 @@ export CCACHE_BASEDIR=$BUILD
 w1_check() {
 	local log=$BUILD/variant-w1.log objs=()
 	local f
-	for f in arch/x86/kvm/vmclock.c; do
+	for f in arch/x86/kvm/vmclock.c kernel/time/clock_line.c; do
 		[ -f "$src/$f" ] && objs+=("${f%.c}.o")
 	done
 	if make -s -C "$src" O="$OBJ" CC="ccache gcc" W=1 "${objs[@]}" >"$log" 2>&1 &&
-	   ! grep -E '(vmclock[a-z_]*\.[ch]):[0-9]+:[0-9]+: warning' "$log" >/dev/null; then
+	   ! grep -E '((vmclock|clock_line)[a-z_]*\.[ch]):[0-9]+:[0-9]+: warning' "$log" >/dev/null; then
 		echo "ok build-w1-vmclock"
 	else
 		echo "not ok build-w1-vmclock # W=1 warnings or errors (log: $log)"
@@ -32,9 +33,10 @@ w1_check() {
 	fi
 }
 
-# sparse on vmclock.c (with vmclock.h and the KUnit tests it includes),
-# x86.c and ntp.c: no warning at all, in the test kernel's objects.
-SPARSE_OBJS=(arch/x86/kvm/vmclock.o arch/x86/kvm/x86.o kernel/time/ntp.o)
+# sparse on vmclock.c and clock_line.c (with the KUnit tests they include),
+# x86.c, ntp.c and timekeeping.c: no warning at all, in the test kernel's objects.
+SPARSE_OBJS=(arch/x86/kvm/vmclock.o arch/x86/kvm/x86.o kernel/time/ntp.o
+	kernel/time/clock_line.o kernel/time/timekeeping.o)
 sparse_check() {
 	local log=$BUILD/variant-sparse.log sparse o
 	if ! sparse=$("$ROOT/scripts/sparse.sh" "$src" 2>"$BUILD/sparse-build.log"); then
@@ -75,5 +77,6 @@ variant() {
 w1_check
 sparse_check
 "$ROOT/scripts/static-key-nop.sh"
+"$ROOT/scripts/static-key-nop.sh" "$OBJ/vmlinux.o" clock_line_key static-key-nop-clock-line
 variant vmclock-off "CONFIG_KVM_VMCLOCK=n CONFIG_KVM_VMCLOCK_KUNIT_TEST=n"
 variant kvm-builtin "CONFIG_KVM=y CONFIG_KVM_AMD=y CONFIG_KVM_INTEL=y"

@@ -28,7 +28,8 @@ wanted() {
 	grep '^CONFIG_' "$fragment"
 	sed -n 's/^# series: \(CONFIG_[A-Z0-9_]*=.*\)$/\1/p' "$fragment" |
 		while IFS== read -r sym val; do
-			grep -rqs "^config ${sym#CONFIG_}\$" "$src/arch/x86/kvm/Kconfig" "$src/virt/kvm/Kconfig" &&
+			grep -rqs "^config ${sym#CONFIG_}\$" "$src/arch/x86/kvm/Kconfig" "$src/virt/kvm/Kconfig" \
+				"$src/kernel/time/Kconfig" &&
 				echo "$sym=$val"
 		done
 	local extra

@@ -39,9 +39,11 @@ CONTROLS=(
 	"host-tsc-unstable|kunit|vmclock_test_guest_tsc|a host TSC the kernel marked unstable makes every vmclock UNRELIABLE, whatever the vCPUs agree on"
 	"tsc-ratio-default|selftest|x86/tsc_msrs_test|a vCPU whose TSC rate is refused keeps the default scaling ratio, not 0 (a frozen guest TSC)"
 	"masterclock-reeval|selftest|x86/kvm_clock_masterclock_test|a VM gets its master clock back when the host clocksource returns to the TSC"
+	"auto-catch-up|selftest|x86/vmclock_auto_test|in auto mode a new line that starts behind what the guest may have read (a rate decrease) is started at the old line's time and slewed (kvm_vmclock_catch_up()), or the guest's clock goes back"
+	"auto-entry-stale|selftest|x86/vmclock_auto_test|no vCPU enters the guest with an AUTO vmclock older than the host's clock line: kvm_vcpu_exit_request() cancels the entry, the workqueue that kicks vCPUs comes later"
 )
 # What the baseline boots: every selftest the controls use.
-BASELINE_TESTS="x86/vmclock_abi_test x86/vmclock_test x86/vmclock_migration_test x86/tsc_msrs_test x86/kvm_clock_masterclock_test"
+BASELINE_TESTS="x86/vmclock_abi_test x86/vmclock_test x86/vmclock_migration_test x86/tsc_msrs_test x86/kvm_clock_masterclock_test x86/vmclock_auto_test"
 
 export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
 
@@ -177,6 +179,21 @@ break_masterclock-reeval() {
 	replace_once arch/x86/kvm/x86.c '	if ((!is_tsc && atomic_read(&kvm_guest_has_master_clock) != 0) ||
 	    (is_tsc && !was_tsc))' '	/* NEGATIVE CONTROL: nothing happens when the host returns to the TSC */
 	if (!is_tsc && atomic_read(&kvm_guest_has_master_clock) != 0)'
+}
+
+# Auto mode: the new line is published as it is, even behind the old one.
+break_auto-catch-up() {
+	replace_once "$VMCLOCK_C" '		prev->slew_ns = kvm_vmclock_catch_up(prev->clk, clk,
+						     kvm_read_l1_tsc(vcpu, rdtsc()));' \
+		'		prev->slew_ns = 0;	/* NEGATIVE CONTROL: no kvm_vmclock_catch_up() */'
+}
+
+# Auto mode: no check at guest entry, only the workqueue's requests.
+break_auto-entry-stale() {
+	replace_once arch/x86/kvm/vmclock.h '	return static_branch_unlikely(&kvm_vmclock_auto_key) &&
+	       READ_ONCE(vcpu->kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO &&
+	       kvm_vmclock_auto_stale(vcpu);' \
+		'	return false;	/* NEGATIVE CONTROL: no check at guest entry */'
 }
 
 break_baseline() { :; }

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Show that a host without an automatic-mode vmclock pays nothing on guest
-# entry: every branch on kvm_vmclock_auto_key in the built kvm.ko must be a
-# NOP in the object (the key is off until a VM switches to automatic mode,
-# and static_branch_unlikely() compiles to a NOP that the kernel patches
-# into a jump only then). One line on stdout, "ok NAME # ..." or
+# entry or per tick: every branch on kvm_vmclock_auto_key in the built kvm.ko
+# (and on clock_line_key, the clock line's, in vmlinux.o) must be a NOP in
+# the object (the key is off until a VM switches to automatic mode, and
+# static_branch_unlikely() compiles to a NOP that the kernel patches into a
+# jump only then; for the kernel proper objtool makes it a NOP in vmlinux.o,
+# not in the single objects). One line on stdout, "ok NAME # ..." or
 # "not ok NAME # ...", and each branch site on stderr.
-#   static-key-nop.sh [KVM_KO [KEY]]   default: build/obj/arch/x86/kvm/kvm.ko
+#   static-key-nop.sh [OBJECT [KEY [NAME]]]
+#   default: build/obj/arch/x86/kvm/kvm.ko kvm_vmclock_auto_key static-key-nop
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ko=${1:-$OBJ/arch/x86/kvm/kvm.ko}
 key=${2:-kvm_vmclock_auto_key}
-name=static-key-nop
+name=${3:-static-key-nop}
 [ -f "$ko" ] || { echo "not ok $name # no $ko"; exit 0; }
 
 # Each jump_entry is { s32 code; s32 target; long key; }, relative, so in
@@ -19,9 +22,9 @@ name=static-key-nop
 # target (PC32 against a text section) and the key (against its symbol).
 readelf -rW "$ko" >"$BUILD/static-key-relocs.txt"
 objdump -d --no-show-raw-insn "$ko" >"$BUILD/static-key-disasm.txt"
-python3 - "$BUILD/static-key-relocs.txt" "$BUILD/static-key-disasm.txt" "$key" "$name" <<'PY'
+python3 - "$BUILD/static-key-relocs.txt" "$BUILD/static-key-disasm.txt" "$key" "$name" "$(basename "$ko")" <<'PY'
 import re, sys
-relocs, disasm, key, name = sys.argv[1:5]
+relocs, disasm, key, name, obj = sys.argv[1:6]
 
 # Relocations of __jump_table: offset -> (symbol, addend).
 entries, in_jt = {}, False
@@ -61,7 +64,7 @@ for line in open(disasm):
         insns[(section, int(m.group(1), 16))] = (func, m.group(2).strip())
 
 if not sites:
-    print("not ok %s # no branch on %s in kvm.ko" % (name, key))
+    print("not ok %s # no branch on %s in %s" % (name, key, obj))
     sys.exit(0)
 bad = 0
 for sec, addr in sites:
@@ -72,6 +75,6 @@ for sec, addr in sites:
 if bad:
     print("not ok %s # %d of %d branches on %s are not a NOP" % (name, bad, len(sites), key))
 else:
-    print("ok %s # %d branch(es) on %s in kvm.ko, all NOPs while no VM uses automatic mode"
-          % (name, len(sites), key))
+    print("ok %s # %d branch(es) on %s in %s, all NOPs while no VM uses automatic mode"
+          % (name, len(sites), key, obj))
 PY

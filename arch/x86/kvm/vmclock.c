@@ -16,6 +16,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/clock_line.h>
 #include <linux/eventfd.h>
 #include <linux/irq_work.h>
 #include <linux/kvm_host.h>
@@ -23,7 +24,6 @@
 #include <linux/overflow.h>
 #include <linux/pvclock_gtod.h>
 #include <linux/seqlock.h>
-#include <linux/timekeeper_internal.h>
 #include <linux/timex.h>
 #include <linux/uaccess.h>
 #include <linux/vmclock-abi.h>
@@ -474,254 +474,317 @@ static void kvm_vmclock_vms_put(void)
 /*
  * KVM_VMCLOCK_MODE_AUTO: a vmclock derived from host timekeeping.
  *
- * The pvclock_gtod notifier runs on every timekeeping update, i.e. every
- * tick, with the timekeeper lock held.  The timekeeper's mult is dithered
- * almost every tick to steer the clock onto the line that NTP asks for,
- * so it is not looked at; the line itself only changes when NTP changes the
- * tick length, the clocksource changes or the clock is set.  The notifier
- * compares a snapshot of what defines the line and the NTP state with the
- * one the last line was computed from, and only if something changed
- * computes a new host line (host TSC domain, TAI) and kicks the VMs with an
- * AUTO vmclock through irq_work and a workqueue.  Each VM converts the host
- * line to its guest TSC domain like it does in userspace mode.
+ * kernel/time keeps the clock line (include/linux/clock_line.h) while some
+ * VM has an AUTO vmclock: the line in host TSC cycles that NTP steers
+ * CLOCK_REALTIME to, with the NTP state and error bounds, and a generation
+ * that changes only when any of that changes.  The pvclock_gtod notifier,
+ * which runs after every timekeeper update, compares that generation with
+ * the last one it saw and, when it changed, kicks the VMs with an AUTO
+ * vmclock through irq_work and a workqueue.  Each VM turns the line into
+ * a host vmclock, as a VMM supplies it in userspace mode, and converts it to
+ * its guest TSC domain with the same code.
  */
 
 /* One nanosecond in units of 2^-64 s, rounded up. */
 #define VMCLOCK_NSEC_FRAC	(div64_u64(U64_MAX, NSEC_PER_SEC) + 1)
 
 /*
- * Rounding of the anchor point and of the period, and the re-anchoring of
- * a line that is behind its predecessor by at most this much (see
- * kvm_vmclock_reanchor()), in nanoseconds.
+ * A new line that is behind what the guest may have read from the old one
+ * is slewed to meet it (see kvm_vmclock_catch_up()) if it is behind by no
+ * more than this: one adjtimex() call can swing the tick length by 20%
+ * (ADJ_TICK from +10% to -10%) plus 500 ppm, about 2 ms at HZ=100, and the
+ * host may not have ticked for a while (NO_HZ).  Further behind is a step.
  */
-#define VMCLOCK_AUTO_ERROR_NS	2
+#define VMCLOCK_AUTO_MAX_BEHIND_NS	(100 * NSEC_PER_MSEC)
 
 /*
- * Largest step back of a new line that kvm_vmclock_catch_up()
- * absorbs: a rate change of 10% (adjtimex() ADJ_TICK) over a tick at HZ=100.
+ * A slewed line meets the NTP line after this long, or later so as to be at
+ * most 500 ppm slower, the rate at which adjtime() slews the host clock
+ * itself.  Two seconds are more than the one between the tick length
+ * changes of the kernel PLL.
  */
-#define VMCLOCK_AUTO_MAX_CATCHUP_NS	(NSEC_PER_SEC / 100 / 10)
+#define VMCLOCK_AUTO_SLEW_MIN_NS	(2 * NSEC_PER_SEC)
+#define VMCLOCK_AUTO_SLEW_PPM		500
 
 /*
- * A slewed line (see kvm_vmclock_catch_up()) meets the NTP line after this
- * long.  That is at most 500 ppm slower, the rate at which adjtime() slews
- * the host clock itself, for the largest difference absorbed.  Two seconds
- * are more than the one between the tick length changes of the kernel PLL,
- * so that a PLL slewing the host clock does not cause more updates.
- */
-#define VMCLOCK_AUTO_SLEW_NS		(2 * NSEC_PER_SEC)
-
-/* What a host clock line is computed from. */
-struct kvm_vmclock_tk {
-	bool tsc;
-	bool was_set;
-	u8 cs_was_changed_seq;
-	u32 ntp_error_shift;
-	u64 cycle_last;
-	u64 xtime_sec;
-	u64 xtime_nsec;
-	s64 ntp_error;
-	u64 ntp_tick;
-	u64 cycle_interval;
-	s64 xtime_remainder;
-	s32 tai_offset;
-	struct ntp_sync_state ntp;
-};
-
-/* The host clock line that the VMs publish, in the host TSC domain. */
-struct kvm_vmclock_line {
-	/* TAI; UTC if @tai_offset is 0, i.e. not known. */
-	struct vmclock_abi clk;
-	/* TAI - UTC in seconds (tk->tai_offset), 0 if not known. */
-	s32 tai_offset;
-	/* Incremented for each new line; 0 until there is one. */
-	u64 gen;
-	/* Number of lines that went back in time in TAI, in UTC. */
-	u64 tai_steps;
-	u64 utc_steps;
-};
-
-static struct {
-	seqcount_t seq;
-	struct kvm_vmclock_line line;
-	/* Only used by the notifier, serialized by the timekeeper lock. */
-	struct kvm_vmclock_tk tk;
-} kvm_vmclock_host = {
-	.seq = SEQCNT_ZERO(kvm_vmclock_host.seq),
-};
-
-/*
- * VMs with an AUTO vmclock.  Only while there are any is the notifier
- * registered and the guest-entry check enabled, so that a host without
- * one pays nothing per tick or per guest entry.
+ * VMs with an AUTO vmclock.  Only while there are any does kernel/time keep
+ * the clock line and is the notifier registered and the guest-entry check
+ * enabled, so that a host without one pays nothing per tick or per entry.
  */
 static DEFINE_MUTEX(kvm_vmclock_auto_lock);
 static unsigned int kvm_vmclock_auto_vms;
 DEFINE_STATIC_KEY_FALSE(kvm_vmclock_auto_key);
+/* The clock line generation the notifier saw last; under the timekeeper lock. */
+static u64 kvm_vmclock_auto_gen;
 
 /*
- * The maximum error, minus what the kernel adds by itself once a second
- * (MAXFREQ, see second_overflow()), so that only changes made by the NTP
- * daemon show.
+ * Whether the host knows TAI: the NTP daemon set the TAI offset (after a
+ * leap second, a host whose daemon never did has an offset of +-1 without
+ * knowing TAI), and it fits the vmclock's s16.  0 is what adjtimex()
+ * reports for "unknown".
  */
-static s64 kvm_vmclock_maxerror_base(const struct kvm_vmclock_tk *tk)
+static bool kvm_vmclock_tai_known(const struct clock_line *line)
 {
-	return tk->ntp.maxerror_us -
-	       (s64)tk->xtime_sec * (MAXFREQ / NSEC_PER_USEC);
+	return line->tai_offset_set && line->tai_offset > 0 &&
+	       line->tai_offset <= S16_MAX;
 }
 
-/*
- * Whether the error bounds moved enough to publish them again.  The
- * maximum error must never be published too small, so any increase beyond
- * the kernel's own growth, which the published period maximum error rate
- * accounts for, counts.  Otherwise a change by more than an eighth: NTP
- * error estimates have no more precision than that (they come from
- * dispersion estimates that vary by tens of percent from poll to poll), and
- * a bound that is a little too large is still a bound.
- */
-static bool kvm_vmclock_errors_moved(const struct kvm_vmclock_tk *old,
-				     const struct kvm_vmclock_tk *new)
+static u8 kvm_vmclock_leap_indicator(enum clock_line_leap leap)
 {
-	s64 base_old = kvm_vmclock_maxerror_base(old);
-	s64 base_new = kvm_vmclock_maxerror_base(new);
-	long est_old = old->ntp.esterror_us, est_new = new->ntp.esterror_us;
-
-	if (base_new > base_old ||
-	    base_old - base_new > new->ntp.maxerror_us / 8)
-		return true;
-
-	return abs(est_new - est_old) > est_old / 8;
-}
-
-/*
- * Whether @new defines another line or state than @old.  mult, which
- * timekeeping_adjust() dithers, and the accumulated time are not compared:
- * they follow the line that the NTP tick length defines.
- */
-static bool kvm_vmclock_tk_changed(const struct kvm_vmclock_tk *old,
-				   const struct kvm_vmclock_tk *new)
-{
-	if (new->was_set || old->tsc != new->tsc ||
-	    old->cs_was_changed_seq != new->cs_was_changed_seq ||
-	    old->ntp_tick != new->ntp_tick ||
-	    old->cycle_interval != new->cycle_interval ||
-	    old->xtime_remainder != new->xtime_remainder ||
-	    old->ntp_error_shift != new->ntp_error_shift ||
-	    old->tai_offset != new->tai_offset)
-		return true;
-
-	/* Nothing else is published while the clocksource is unusable. */
-	if (!new->tsc)
-		return false;
-
-	if ((old->ntp.status ^ new->ntp.status) &
-	    (STA_UNSYNC | STA_INS | STA_DEL) ||
-	    old->ntp.leap_state != new->ntp.leap_state)
-		return true;
-
-	/* Error bounds are only published while synchronized. */
-	if (new->ntp.status & STA_UNSYNC)
-		return false;
-
-	return kvm_vmclock_errors_moved(old, new);
-}
-
-/*
- * Whether a leap second was inserted between @old and @new.  One update can
- * cover more than a second when ticks were missed, and then goes from
- * TIME_INS straight to TIME_WAIT.
- */
-static bool kvm_vmclock_leap_inserted(const struct kvm_vmclock_tk *old,
-				      const struct kvm_vmclock_tk *new)
-{
-	return old->ntp.leap_state == TIME_INS &&
-	       (new->ntp.leap_state == TIME_OOP ||
-		new->ntp.leap_state == TIME_WAIT);
-}
-
-/* The vmclock leap indicator for the NTP leap second state. */
-static u8 kvm_vmclock_leap_indicator(int leap_state, int status)
-{
-	switch (leap_state) {
-	case TIME_INS:
+	switch (leap) {
+	case CLOCK_LINE_LEAP_PRE_INS:
 		return VMCLOCK_LEAP_PRE_POS;
-	case TIME_DEL:
+	case CLOCK_LINE_LEAP_PRE_DEL:
 		return VMCLOCK_LEAP_PRE_NEG;
-	case TIME_OOP:
+	case CLOCK_LINE_LEAP_INS:
 		return VMCLOCK_LEAP_POS;
-	case TIME_WAIT:
-		/* NTP daemons clear STA_INS/DEL some time after the leap. */
-		if (status & STA_INS)
-			return VMCLOCK_LEAP_POST_POS;
-		if (status & STA_DEL)
-			return VMCLOCK_LEAP_POST_NEG;
-		return VMCLOCK_LEAP_NONE;
+	case CLOCK_LINE_LEAP_POST_INS:
+		return VMCLOCK_LEAP_POST_POS;
+	case CLOCK_LINE_LEAP_POST_DEL:
+		return VMCLOCK_LEAP_POST_NEG;
 	default:
-		/* Armed, but second_overflow() did not see it yet. */
-		if (status & STA_INS)
-			return VMCLOCK_LEAP_PRE_POS;
-		if (status & STA_DEL)
-			return VMCLOCK_LEAP_PRE_NEG;
 		return VMCLOCK_LEAP_NONE;
 	}
 }
 
 /*
- * The period of the NTP-adjusted clock, in units of 2^-(64 + *@shift) s
- * with *@shift as large as possible.  Each interval of @cycle_interval
- * cycles is worth @ntp_tick - (@xtime_remainder << @ntp_error_shift)
- * nanoseconds << NTP_SCALE_SHIFT: that is the ideal line which
- * timekeeping_adjust() steers mult to, and which tk->ntp_error measures the
- * distance to.  The xtime_remainder term, the rounding of cycle_interval
- * to whole cycles, matters: it is up to 1 / (2 * cycle_interval), e.g.
- * 170 ppb for a 3 GHz TSC with HZ=1000.  Returns 0 or -ERANGE.
+ * The host vmclock for @line, in the host TSC domain: what a VMM would
+ * supply with KVM_SET_VMCLOCK_HOST.  TAI, or UTC if @utc.  Returns false if
+ * the line cannot be published: the host clocksource is not the TSC, or
+ * the host does not know TAI for a TAI clock.
  */
-static int kvm_vmclock_tk_period(u64 ntp_tick, s64 xtime_remainder,
-				 u32 ntp_error_shift, u64 cycle_interval,
-				 u64 *period, u8 *shift)
+static bool kvm_vmclock_line_host(const struct clock_line *line, bool utc,
+				  struct vmclock_abi *clk)
 {
-	u64 num = ntp_tick - ((u64)xtime_remainder << ntp_error_shift);
-	u64 den;
-	int t;
+	bool tai_known = kvm_vmclock_tai_known(line);
+	u64 flags = VMCLOCK_FLAG_TIME_MONOTONIC;
+	u64 period = line->period_frac;
 
-	if (!cycle_interval || !num || (s64)num < 0 ||
-	    check_mul_overflow(cycle_interval, (u64)NSEC_PER_SEC, &den))
-		return -ERANGE;
+	memset(clk, 0, sizeof(*clk));
+	clk->magic = cpu_to_le32(VMCLOCK_MAGIC);
+	clk->version = cpu_to_le16(1);
+	clk->counter_id = VMCLOCK_COUNTER_X86_TSC;
+	clk->time_type = utc ? VMCLOCK_TIME_UTC : VMCLOCK_TIME_TAI;
+	clk->clock_status = VMCLOCK_STATUS_UNRELIABLE;
 
-	/* num / (den << NTP_SCALE_SHIFT) s per cycle. */
-	t = min(vmclock_max_shift(num, den) - NTP_SCALE_SHIFT, 63);
-	if (t < 0)
-		return -ERANGE;
+	if (!line->valid || line->cs_id != CSID_X86_TSC || (!utc && !tai_known))
+		return false;
 
-	*shift = t;
-	*period = vmclock_scale(num, den, t + NTP_SCALE_SHIFT);
+	clk->counter_value = cpu_to_le64(line->cycles);
+	clk->counter_period_shift = line->period_shift;
+	clk->counter_period_frac_sec = cpu_to_le64(period);
+	clk->time_sec = cpu_to_le64(line->tai_sec - (utc ? line->tai_offset : 0));
+	clk->time_frac_sec = cpu_to_le64(line->tai_frac);
+	clk->leap_indicator = kvm_vmclock_leap_indicator(line->leap);
+	if (tai_known) {
+		/* The guest driver's sign: UTC - TAI. */
+		clk->tai_offset_sec = cpu_to_le16((u16)(s16)-line->tai_offset);
+		flags |= VMCLOCK_FLAG_TAI_OFFSET_VALID;
+	}
+
+	if (!line->synced) {
+		clk->clock_status = VMCLOCK_STATUS_FREERUNNING;
+	} else {
+		clk->clock_status = VMCLOCK_STATUS_SYNCHRONIZED;
+		clk->time_esterror_nanosec = cpu_to_le64(line->esterror_ns);
+		clk->time_maxerror_nanosec = cpu_to_le64(line->maxerror_ns);
+		clk->counter_period_maxerror_rate_frac_sec =
+			cpu_to_le64(mul_u64_u64_div_u64(period, line->maxerror_ppb,
+							NSEC_PER_SEC) + 1);
+		flags |= VMCLOCK_FLAG_TIME_ESTERROR_VALID |
+			 VMCLOCK_FLAG_TIME_MAXERROR_VALID |
+			 VMCLOCK_FLAG_PERIOD_MAXERROR_VALID;
+	}
+	clk->flags = cpu_to_le64(flags);
+	return true;
+}
+
+static void kvm_vmclock_auto_work_fn(struct work_struct *work)
+{
+	kvm_vmclock_request_update_all(KVM_VMCLOCK_MODE_AUTO);
+}
+
+static DECLARE_WORK(kvm_vmclock_auto_work, kvm_vmclock_auto_work_fn);
+
+/*
+ * queue_work() cannot be called with the timekeeper lock held.  The high
+ * priority workqueue, as the vCPUs are in the guest with an outdated line
+ * until the work kicks them.
+ */
+static void kvm_vmclock_auto_irq_work_fn(struct irq_work *w)
+{
+	queue_work(system_highpri_wq, &kvm_vmclock_auto_work);
+}
+
+static DEFINE_IRQ_WORK(kvm_vmclock_auto_irq_work, kvm_vmclock_auto_irq_work_fn);
+
+/*
+ * The pvclock_gtod notifier, called after every timekeeper update with the
+ * timekeeper lock held, while a VM has an AUTO vmclock: one compare, unless
+ * the clock line changed.
+ */
+static int kvm_vmclock_gtod_notify(struct notifier_block *nb,
+				   unsigned long was_set, void *priv)
+{
+	u64 gen = clock_line_gen();
+
+	if (gen == kvm_vmclock_auto_gen)
+		return 0;
+
+	kvm_vmclock_auto_gen = gen;
+	irq_work_queue(&kvm_vmclock_auto_irq_work);
 	return 0;
 }
 
+static struct notifier_block kvm_vmclock_gtod_nb = {
+	.notifier_call = kvm_vmclock_gtod_notify,
+};
+
 /*
- * The time at tk->cycle_last on the ideal NTP line, in units of 2^-64 s:
- * the timekeeper's own time there, plus ntp_error, the distance to the
- * ideal line that the mult dithering works off.  TAI if @tai.
+ * A VM switches its vmclock to automatic mode.  The first one starts the
+ * clock line, so that it is current before the VM's first update, and
+ * registers the notifier.  Registering a pvclock_gtod notifier calls all of
+ * them as if the clock had been set, so kvm_vmclock_vms_get() comes before
+ * this and kvm_vmclock_vms_put() after kvm_vmclock_auto_put(): this
+ * notifier never sees the unstable-TSC watch being registered.
  */
-static u128 kvm_vmclock_tk_time(const struct kvm_vmclock_tk *tk, bool tai)
+static void kvm_vmclock_auto_get(void)
 {
-	const s64 ns32_per_sec = (s64)NSEC_PER_SEC << NTP_SCALE_SHIFT;
-	/* xtime_nsec is below NSEC_PER_SEC << shift, and ntp_error small. */
-	s64 ns32 = (s64)(tk->xtime_nsec << tk->ntp_error_shift) + tk->ntp_error;
-	u64 sec = tk->xtime_sec + (tai ? tk->tai_offset : 0);
-
-	while (ns32 < 0) {
-		ns32 += ns32_per_sec;
-		sec--;
+	mutex_lock(&kvm_vmclock_auto_lock);
+	if (!kvm_vmclock_auto_vms++) {
+		clock_line_start();
+		pvclock_gtod_register_notifier(&kvm_vmclock_gtod_nb);
+		static_branch_enable(&kvm_vmclock_auto_key);
 	}
-	sec += div64_u64(ns32, ns32_per_sec);
-	ns32 %= ns32_per_sec;
-
-	return (u128)sec << 64 |
-	       vmclock_div128((u128)ns32 << (64 - NTP_SCALE_SHIFT), NSEC_PER_SEC);
+	mutex_unlock(&kvm_vmclock_auto_lock);
 }
 
-/* The time that @clk gives at host counter value @counter. */
+static void kvm_vmclock_auto_put(void)
+{
+	mutex_lock(&kvm_vmclock_auto_lock);
+	if (!--kvm_vmclock_auto_vms) {
+		static_branch_disable(&kvm_vmclock_auto_key);
+		pvclock_gtod_unregister_notifier(&kvm_vmclock_gtod_nb);
+		clock_line_stop();
+	}
+	mutex_unlock(&kvm_vmclock_auto_lock);
+}
+
+/*
+ * Called by kvm_vmclock_entry_stale() with the vCPU in IN_GUEST_MODE and
+ * interrupts off, as the last check before entering the guest (also on
+ * fastpath re-entry): the notifier reaches the VMs through irq_work and a
+ * workqueue, which takes a while, and a vCPU must not enter the guest with
+ * a line older than the host's, e.g. one that is no longer reliable because
+ * the host clocksource just stopped being the TSC.  A line that changes
+ * after this check kicks the vCPU out through the workqueue.
+ */
+bool kvm_vmclock_auto_stale(struct kvm_vcpu *vcpu)
+{
+	/* Pairs with the release in kvm_vmclock_publish(). */
+	if (smp_load_acquire(&vcpu->kvm->arch.vmclock.auto_seen_gen) ==
+	    clock_line_gen())
+		return false;
+
+	kvm_vmclock_vcpu_tsc_changed(vcpu);
+	return true;
+}
+
+void kvm_vmclock_exit(void)
+{
+	irq_work_sync(&kvm_vmclock_unstable_irq_work);
+	cancel_work_sync(&kvm_vmclock_unstable_work);
+	irq_work_sync(&kvm_vmclock_auto_irq_work);
+	cancel_work_sync(&kvm_vmclock_auto_work);
+}
+
+/*
+ * Add the conversion error to @guest's estimated and maximum errors: one
+ * guest TSC tick, as counter_value is rounded down to one, and the
+ * rounding of the conversion.
+ */
+static void kvm_vmclock_auto_errors(struct vmclock_abi *guest)
+{
+	u64 period = le64_to_cpu(guest->counter_period_frac_sec);
+	u64 err;
+
+	err = (((u128)period * NSEC_PER_SEC) >>
+	       (64 + guest->counter_period_shift)) + 2;
+
+	le64_add_cpu(&guest->time_esterror_nanosec, err);
+	le64_add_cpu(&guest->time_maxerror_nanosec, err);
+}
+
+/* What an AUTO vmclock update is derived from, see kvm_vmclock_state. */
+struct kvm_vmclock_auto_rec {
+	bool valid;
+	bool monotonic;
+	/* A leap second was inserted into this UTC clock: no catch-up. */
+	bool leap_inserted;
+	u64 gen;
+	u64 steps;
+	u64 leaps;
+	u64 tsc_offset;
+	u64 tsc_ratio;
+};
+
+/*
+ * Whether the line for @rec can claim TIME_MONOTONIC with what the guest
+ * read before.  Decided once per line, so that all vCPUs compute the same
+ * view.  Not if the host clock went back in this clock's time scale (steps
+ * counted by kernel/time, per scale: a TAI offset corrected downwards goes
+ * back in TAI only, a leap second insertion in UTC only and on purpose,
+ * which the ABI allows), not if the guest TSC was moved (the lines cannot
+ * be compared), and not if guest memory holds something else than what KVM
+ * wrote last (a failed write), as there is nothing to compare with.
+ */
+static bool kvm_vmclock_auto_monotonic(const struct kvm_vmclock_state *vc,
+				       const struct kvm_vmclock_auto_rec *rec)
+{
+	if (!vc->auto_written)
+		return true;
+	if (vc->auto_gen == rec->gen)
+		return vc->auto_monotonic;
+
+	return vc->written_valid && vc->auto_steps == rec->steps &&
+	       vc->auto_tsc_offset == rec->tsc_offset &&
+	       vc->auto_tsc_ratio == rec->tsc_ratio;
+}
+
+/* The guest's view of the host clock line in auto mode. */
+static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
+				  const struct kvm_vmclock_cfg *cfg,
+				  struct vmclock_abi *clk,
+				  struct kvm_vmclock_auto_rec *rec)
+{
+	bool utc = cfg->flags & KVM_VMCLOCK_F_UTC;
+	struct clock_line line;
+	struct vmclock_abi host;
+
+	clock_line_get(&line);
+	rec->gen = line.gen;
+
+	if (!kvm_vmclock_line_host(&line, utc, &host) ||
+	    !kvm_vmclock_guest_tsc(kvm, &rec->tsc_offset, &rec->tsc_ratio) ||
+	    kvm_vmclock_convert(&host, rec->tsc_offset, rec->tsc_ratio,
+				kvm_caps.tsc_scaling_ratio_frac_bits, clk))
+		return false;
+
+	if (le64_to_cpu(clk->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID)
+		kvm_vmclock_auto_errors(clk);
+
+	rec->steps = utc ? line.utc_steps_back : line.tai_steps_back;
+	rec->leaps = line.leaps_inserted;
+	rec->leap_inserted = utc && vc->auto_written && vc->auto_leaps != rec->leaps;
+	rec->monotonic = kvm_vmclock_auto_monotonic(vc, rec);
+	if (!rec->monotonic)
+		clk->flags &= ~cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC);
+
+	rec->valid = true;
+	return true;
+}
+
+/* The time @clk gives at counter value @counter, in 2^-64 s. */
 static u128 kvm_vmclock_time_at(const struct vmclock_abi *clk, u64 counter)
 {
 	u64 c0 = le64_to_cpu(clk->counter_value);
@@ -737,412 +800,62 @@ static u128 kvm_vmclock_time_at(const struct vmclock_abi *clk, u64 counter)
 }
 
 /*
- * Keep TIME_MONOTONIC true when the line changes.  At the new line's
- * reference point the old line gives @old's time: if the new line starts
- * there or later, time does not go back.  The new reference point is on
- * the ideal NTP line, which is continuous across rate changes, and so is
- * the old line up to the rounding of the period and of the anchor (a few
- * units of 2^-64 s, plus 2^-63 relative; the period is rounded down so the
- * old line tends to fall behind, not ahead).  A new line that starts
- * behind by at most one nanosecond is moved up to the old line's time,
- * so that rounding never makes time go back; the line is then ahead of the
- * host clock by that much, until the next change re-anchors it.  Anything
- * further behind is the host clock going back (clock_settime(),
- * adjtimex(ADJ_SETOFFSET)): that is published as it is, and reported in
- * *@tai_back.  In UTC, a leap second insertion (@leap_insert) goes back
- * one second on purpose, which the vmclock ABI allows for TIME_MONOTONIC;
- * other steps back in UTC are reported in *@utc_back.
- */
-static void kvm_vmclock_reanchor(const struct vmclock_abi *old, s32 old_tai,
-				 struct vmclock_abi *new, s32 new_tai,
-				 bool leap_insert, bool *tai_back,
-				 bool *utc_back)
-{
-	u128 t_old = kvm_vmclock_time_at(old, le64_to_cpu(new->counter_value));
-	u128 t_new = kvm_vmclock_time(new);
-	u128 slack = VMCLOCK_NSEC_FRAC;
-
-	*tai_back = false;
-	if (t_new < t_old) {
-		if (t_old - t_new <= slack)
-			t_new = t_old;
-		else
-			*tai_back = true;
-		kvm_vmclock_set_time(new, t_new);
-	}
-
-	/* UTC = TAI - tai_offset, with tai_offset >= 0 (adjtimex() ensures). */
-	t_old -= (u128)old_tai << 64;
-	t_new -= (u128)new_tai << 64;
-	*utc_back = !leap_insert && t_new + slack < t_old;
-}
-
-/*
- * Whether @new describes the same clock as @old: the same fields, but for
- * the anchor, and at @new's anchor @old gives @new's time up to rounding.
- */
-static bool kvm_vmclock_same_line(const struct vmclock_abi *old,
-				  const struct vmclock_abi *new)
-{
-	u64 counter = le64_to_cpu(new->counter_value);
-	u128 t_old = kvm_vmclock_time_at(old, counter);
-	u128 t_new = kvm_vmclock_time(new);
-	struct vmclock_abi moved = *old;
-
-	if (max(t_old, t_new) - min(t_old, t_new) > VMCLOCK_NSEC_FRAC)
-		return false;
-
-	moved.counter_value = new->counter_value;
-	kvm_vmclock_set_time(&moved, t_new);
-	return !memcmp(&moved, new, sizeof(moved));
-}
-
-/* The host clock line for @tk, in the host TSC domain, in TAI. */
-static void kvm_vmclock_tk_line(const struct kvm_vmclock_tk *tk,
-				struct vmclock_abi *clk)
-{
-	u64 period, esterror, maxerror;
-	u8 shift;
-
-	memset(clk, 0, sizeof(*clk));
-	clk->magic = cpu_to_le32(VMCLOCK_MAGIC);
-	clk->version = cpu_to_le16(1);
-	clk->counter_id = VMCLOCK_COUNTER_X86_TSC;
-	clk->time_type = VMCLOCK_TIME_TAI;
-
-	if (!tk->tsc || kvm_vmclock_tk_period(tk->ntp_tick, tk->xtime_remainder,
-					      tk->ntp_error_shift,
-					      tk->cycle_interval, &period,
-					      &shift)) {
-		clk->clock_status = VMCLOCK_STATUS_UNRELIABLE;
-		return;
-	}
-
-	clk->counter_value = cpu_to_le64(tk->cycle_last);
-	clk->counter_period_shift = shift;
-	clk->counter_period_frac_sec = cpu_to_le64(period);
-	kvm_vmclock_set_time(clk, kvm_vmclock_tk_time(tk, true));
-	clk->leap_indicator = kvm_vmclock_leap_indicator(tk->ntp.leap_state,
-							 tk->ntp.status);
-	/* The guest driver's sign: UTC - TAI. */
-	clk->tai_offset_sec = cpu_to_le16((u16)(s16)-tk->tai_offset);
-	clk->flags = cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC |
-				 (tk->tai_offset ? VMCLOCK_FLAG_TAI_OFFSET_VALID : 0));
-
-	if (tk->ntp.status & STA_UNSYNC) {
-		clk->clock_status = VMCLOCK_STATUS_FREERUNNING;
-		return;
-	}
-
-	clk->clock_status = VMCLOCK_STATUS_SYNCHRONIZED;
-	/*
-	 * The kernel adds MAXFREQ to the maximum error once a second, i.e. it
-	 * assumes a frequency error of up to MAXFREQ (500 ppm): publish that
-	 * as the period's maximum error, and the next second's increment
-	 * with the maximum error, so that the guest's bound never falls
-	 * below the host's.
-	 */
-	esterror = max(tk->ntp.esterror_us, 0L);
-	maxerror = max(tk->ntp.maxerror_us, 0L) + MAXFREQ / NSEC_PER_USEC;
-	clk->time_esterror_nanosec = cpu_to_le64(esterror * NSEC_PER_USEC);
-	clk->time_maxerror_nanosec = cpu_to_le64(maxerror * NSEC_PER_USEC);
-	clk->counter_period_maxerror_rate_frac_sec =
-		cpu_to_le64(div_u64(period, NSEC_PER_SEC / MAXFREQ) + 1);
-	clk->flags |= cpu_to_le64(VMCLOCK_FLAG_TIME_ESTERROR_VALID |
-				  VMCLOCK_FLAG_TIME_MAXERROR_VALID |
-				  VMCLOCK_FLAG_PERIOD_MAXERROR_VALID);
-}
-
-static void kvm_vmclock_auto_work_fn(struct work_struct *work)
-{
-	kvm_vmclock_request_update_all(KVM_VMCLOCK_MODE_AUTO);
-}
-
-static DECLARE_WORK(kvm_vmclock_auto_work, kvm_vmclock_auto_work_fn);
-
-/* queue_work() cannot be called with the timekeeper lock held. */
-static void kvm_vmclock_auto_irq_work_fn(struct irq_work *w)
-{
-	queue_work(system_long_wq, &kvm_vmclock_auto_work);
-}
-
-static DEFINE_IRQ_WORK(kvm_vmclock_auto_irq_work, kvm_vmclock_auto_irq_work_fn);
-
-/*
- * The pvclock_gtod notifier, called on every timekeeping update with the
- * timekeeper lock held and tk_core.seq write-held, while a VM has an AUTO
- * vmclock.  @was_set is true if the clock was set (stepped, TAI offset
- * changed or leap second applied), and when the notifier is registered.
- */
-static int kvm_vmclock_gtod_notify(struct notifier_block *nb,
-				   unsigned long was_set, void *priv)
-{
-	struct timekeeper *tk = priv;
-	struct kvm_vmclock_tk *old = &kvm_vmclock_host.tk;
-	struct kvm_vmclock_line *line = &kvm_vmclock_host.line;
-	struct vmclock_abi clk;
-	bool tai_back, utc_back;
-	struct kvm_vmclock_tk new = {
-		.tsc			= tk->tkr_mono.clock->vdso_clock_mode ==
-					  VDSO_CLOCKMODE_TSC,
-		.was_set		= was_set,
-		.cs_was_changed_seq	= tk->cs_was_changed_seq,
-		.ntp_error_shift	= tk->ntp_error_shift,
-		.cycle_last		= tk->tkr_mono.cycle_last,
-		.xtime_sec		= tk->xtime_sec,
-		.xtime_nsec		= tk->tkr_mono.xtime_nsec,
-		.ntp_error		= tk->ntp_error,
-		.ntp_tick		= tk->ntp_tick,
-		.cycle_interval		= tk->cycle_interval,
-		.xtime_remainder	= tk->xtime_remainder,
-		.tai_offset		= tk->tai_offset,
-	};
-
-	ntp_get_sync_state(tk, &new.ntp);
-
-	if (line->gen && !kvm_vmclock_tk_changed(old, &new))
-		return 0;
-
-	kvm_vmclock_tk_line(&new, &clk);
-
-	/*
-	 * Some changes do not show in the vmclock, e.g. the leap second state
-	 * going back to TIME_OK after the leap indicator was cleared: the
-	 * guests keep the line they have.
-	 */
-	if (line->gen && !new.was_set &&
-	    kvm_vmclock_same_line(&line->clk, &clk)) {
-		*old = new;
-		return 0;
-	}
-
-	write_seqcount_begin(&kvm_vmclock_host.seq);
-	if (clk.clock_status == VMCLOCK_STATUS_UNRELIABLE) {
-		/* Nothing to keep monotonic with. */
-	} else if (!line->gen ||
-		   line->clk.clock_status == VMCLOCK_STATUS_UNRELIABLE) {
-		/* The guests may have seen anything before: claim nothing. */
-		line->tai_steps++;
-		line->utc_steps++;
-	} else {
-		kvm_vmclock_reanchor(&line->clk, line->tai_offset, &clk,
-				     new.tai_offset,
-				     kvm_vmclock_leap_inserted(old, &new),
-				     &tai_back, &utc_back);
-		line->tai_steps += tai_back;
-		line->utc_steps += utc_back;
-	}
-	line->clk = clk;
-	line->tai_offset = new.tai_offset;
-	WRITE_ONCE(line->gen, line->gen + 1);
-	write_seqcount_end(&kvm_vmclock_host.seq);
-
-	*old = new;
-
-	irq_work_queue(&kvm_vmclock_auto_irq_work);
-	return 0;
-}
-
-static struct notifier_block kvm_vmclock_gtod_nb = {
-	.notifier_call = kvm_vmclock_gtod_notify,
-};
-
-/*
- * A VM switches its vmclock to automatic mode.  The first one registers the
- * notifier, which calls it at once, so that the host line is current before
- * the VM's first update.  Registering a pvclock_gtod notifier calls all of
- * them as if the clock had been set, so kvm_vmclock_vms_get() comes before
- * this and kvm_vmclock_vms_put() after kvm_vmclock_auto_put(): this
- * notifier never sees the unstable-TSC watch being registered.
- */
-static void kvm_vmclock_auto_get(void)
-{
-	mutex_lock(&kvm_vmclock_auto_lock);
-	if (!kvm_vmclock_auto_vms++) {
-		pvclock_gtod_register_notifier(&kvm_vmclock_gtod_nb);
-		static_branch_enable(&kvm_vmclock_auto_key);
-	}
-	mutex_unlock(&kvm_vmclock_auto_lock);
-}
-
-static void kvm_vmclock_auto_put(void)
-{
-	mutex_lock(&kvm_vmclock_auto_lock);
-	if (!--kvm_vmclock_auto_vms) {
-		static_branch_disable(&kvm_vmclock_auto_key);
-		pvclock_gtod_unregister_notifier(&kvm_vmclock_gtod_nb);
-	}
-	mutex_unlock(&kvm_vmclock_auto_lock);
-}
-
-/*
- * Called before each guest entry of a VM with an AUTO vmclock.  The notifier
- * reaches the VMs through irq_work and a workqueue, which takes a while, and
- * a vCPU must not enter the guest with a line older than the host's, e.g.
- * one that is no longer reliable because the host clocksource just stopped
- * being the TSC.  A vCPU that is in the guest when the host line changes is
- * kicked out by the workqueue.
- */
-void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu)
-{
-	/* Pairs with the release in kvm_vmclock_update(). */
-	if (smp_load_acquire(&vcpu->kvm->arch.vmclock.auto_seen_gen) !=
-	    READ_ONCE(kvm_vmclock_host.line.gen))
-		kvm_vmclock_vcpu_tsc_changed(vcpu);
-}
-
-void kvm_vmclock_exit(void)
-{
-	irq_work_sync(&kvm_vmclock_unstable_irq_work);
-	cancel_work_sync(&kvm_vmclock_unstable_work);
-	irq_work_sync(&kvm_vmclock_auto_irq_work);
-	cancel_work_sync(&kvm_vmclock_auto_work);
-}
-
-/* Add the conversion error to @guest's estimated and maximum errors. */
-static void kvm_vmclock_auto_errors(struct vmclock_abi *guest)
-{
-	u64 period = le64_to_cpu(guest->counter_period_frac_sec);
-	u64 err;
-
-	/* One guest TSC tick, as counter_value is rounded down to one. */
-	err = (((u128)period * NSEC_PER_SEC) >>
-	       (64 + guest->counter_period_shift)) + 1 + VMCLOCK_AUTO_ERROR_NS;
-
-	le64_add_cpu(&guest->time_esterror_nanosec, err);
-	le64_add_cpu(&guest->time_maxerror_nanosec, err);
-}
-
-/* What an AUTO vmclock update is derived from, see kvm_vmclock_state. */
-struct kvm_vmclock_auto_rec {
-	bool valid;
-	bool monotonic;
-	u64 gen;
-	u64 steps;
-};
-
-/* The guest's view of the host clock line in auto mode. */
-static bool kvm_vmclock_auto_view(struct kvm *kvm, struct kvm_vmclock_state *vc,
-				  const struct kvm_vmclock_cfg *cfg,
-				  struct vmclock_abi *clk,
-				  struct kvm_vmclock_auto_rec *rec)
-{
-	bool utc = cfg->flags & KVM_VMCLOCK_F_UTC;
-	struct vmclock_abi host;
-	u64 gen, steps, offset, ratio;
-	bool monotonic;
-	unsigned int seq;
-	s32 tai;
-
-	do {
-		seq = read_seqcount_begin(&kvm_vmclock_host.seq);
-		host = kvm_vmclock_host.line.clk;
-		tai = kvm_vmclock_host.line.tai_offset;
-		gen = kvm_vmclock_host.line.gen;
-		steps = utc ? kvm_vmclock_host.line.utc_steps :
-			      kvm_vmclock_host.line.tai_steps;
-	} while (read_seqcount_retry(&kvm_vmclock_host.seq, seq));
-
-	rec->gen = gen;
-	if (utc) {
-		host.time_type = VMCLOCK_TIME_UTC;
-		le64_add_cpu(&host.time_sec, -(s64)tai);
-	} else if (!tai) {
-		/* Without the TAI offset, the host does not know TAI. */
-		return false;
-	}
-
-	if (!gen || host.clock_status == VMCLOCK_STATUS_UNRELIABLE ||
-	    !kvm_vmclock_guest_tsc(kvm, &offset, &ratio) ||
-	    kvm_vmclock_convert(&host, offset, ratio,
-				kvm_caps.tsc_scaling_ratio_frac_bits, clk))
-		return false;
-
-	if (le64_to_cpu(clk->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID)
-		kvm_vmclock_auto_errors(clk);
-
-	/* Decide once per line, so that all vCPUs compute the same view. */
-	if (vc->auto_written && vc->auto_gen == gen)
-		monotonic = vc->auto_monotonic;
-	else
-		monotonic = !vc->auto_written || vc->auto_steps == steps;
-	if (!monotonic)
-		clk->flags &= ~cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC);
-
-	rec->valid = true;
-	rec->monotonic = monotonic;
-	rec->steps = steps;
-	return true;
-}
-
-/*
- * The time @clk gives at @counter, as TAI if it is UTC with a valid TAI
- * offset, so that a leap second insertion does not count as going back.
- */
-static u128 kvm_vmclock_tai_at(const struct vmclock_abi *clk, u64 counter)
-{
-	u128 t = kvm_vmclock_time_at(clk, counter);
-	s64 utc_minus_tai = (s16)le16_to_cpu(clk->tai_offset_sec);
-
-	if (clk->time_type == VMCLOCK_TIME_UTC &&
-	    (le64_to_cpu(clk->flags) & VMCLOCK_FLAG_TAI_OFFSET_VALID))
-		t -= (u128)utc_minus_tai << 64;
-	return t;
-}
-
-/*
  * In auto mode, a new line must not give a time behind what the guest may
  * have read from the old one @old, which it may have done until @now (guest
- * TSC).  Rate changes start at the host's last tick (the NTP line is
- * continuous there), so a slower rate is behind the old line by the rate
- * change times the time since that tick, a few hundred nanoseconds for a
- * 100 ppm step.  The timekeeper keeps CLOCK_REALTIME continuous and works
- * such a difference off over the next ticks; do the same with a line: start
- * @new at the old line's time at @now, slower than the NTP line by the
- * difference over VMCLOCK_AUTO_SLEW_NS, and add the difference to the error
- * bounds.  Returns how long, in ns, the slewed line takes to meet the NTP
- * line, after which it must be replaced by it; 0 if @new was not moved.
- * A new line that is further behind than a rate change can explain does
- * not claim VMCLOCK_FLAG_TIME_MONOTONIC.
+ * TSC).  Both are in the clock's own time scale.  A rate change starts at
+ * the host's last tick (the NTP line is continuous there), and kernel/time
+ * lets the published line stray from the NTP line by up to a microsecond
+ * before publishing a new one, so a new line can be behind the old one by
+ * that much, or more after a large rate change.  The timekeeper keeps
+ * CLOCK_REALTIME continuous and works such a difference off over the next
+ * ticks; do the same with a line: start @new at the old line's time at @now,
+ * slower than the NTP line by the difference over two seconds, or by
+ * 500 ppm if that takes longer, and add the difference to the error bounds
+ * and the slew rate to the period's maximum error rate, so that the bounds
+ * hold however late the slewed line is replaced.  Returns how long, in ns,
+ * the slewed line takes to meet the NTP line, after which it must be
+ * replaced by it; 0 if @new was not moved.  A new line that is further
+ * behind than VMCLOCK_AUTO_MAX_BEHIND_NS is a step: it does not claim
+ * VMCLOCK_FLAG_TIME_MONOTONIC.
  */
 static u64 kvm_vmclock_catch_up(const struct vmclock_abi *old,
 				struct vmclock_abi *new, u64 now)
 {
 	u128 t_old, t_new, behind;
-	u64 ns, period;
+	u64 ns, period, slew, slew_ns;
 
 	if (old->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
-	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE)
+	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
+	    old->time_type != new->time_type)
 		return 0;
 
-	t_old = kvm_vmclock_tai_at(old, now);
-	t_new = kvm_vmclock_tai_at(new, now);
+	t_old = kvm_vmclock_time_at(old, now);
+	t_new = kvm_vmclock_time_at(new, now);
 	if (t_new >= t_old)
 		return 0;
 
-	/*
-	 * More than a rate change can explain (e.g. the guest TSC was moved,
-	 * or the VMM had written something else): do not claim monotonic.
-	 */
 	behind = t_old - t_new;
-	if (behind > (u128)VMCLOCK_AUTO_MAX_CATCHUP_NS * VMCLOCK_NSEC_FRAC) {
+	if (behind > (u128)VMCLOCK_AUTO_MAX_BEHIND_NS * VMCLOCK_NSEC_FRAC) {
 		new->flags &= ~cpu_to_le64(VMCLOCK_FLAG_TIME_MONOTONIC);
 		return 0;
 	}
 	ns = ((behind * NSEC_PER_SEC) >> 64) + 1;
+	slew_ns = max_t(u64, VMCLOCK_AUTO_SLEW_MIN_NS,
+			ns * (USEC_PER_SEC / VMCLOCK_AUTO_SLEW_PPM));
 
 	period = le64_to_cpu(new->counter_period_frac_sec);
-	period -= mul_u64_u64_div_u64(period, ns, VMCLOCK_AUTO_SLEW_NS);
+	slew = mul_u64_u64_div_u64(period, ns, slew_ns) + 1;
 
-	kvm_vmclock_set_time(new, kvm_vmclock_time_at(new, now) + behind);
+	kvm_vmclock_set_time(new, t_old);
 	new->counter_value = cpu_to_le64(now);
-	new->counter_period_frac_sec = cpu_to_le64(period);
+	new->counter_period_frac_sec = cpu_to_le64(period - slew);
 
 	if (le64_to_cpu(new->flags) & VMCLOCK_FLAG_TIME_ESTERROR_VALID) {
 		le64_add_cpu(&new->time_esterror_nanosec, ns);
 		le64_add_cpu(&new->time_maxerror_nanosec, ns);
+		le64_add_cpu(&new->counter_period_maxerror_rate_frac_sec, slew);
 	}
-	return VMCLOCK_AUTO_SLEW_NS;
+	return slew_ns;
 }
 
 /* A slewed line met the NTP line: replace it, see kvm_vmclock_update(). */
@@ -1548,7 +1261,8 @@ static void kvm_vmclock_publish(struct kvm_vcpu *vcpu, u64 req)
 		goto written;
 
 	/* In auto mode, stay monotonic with what guest memory holds. */
-	keep_monotonic = rec.valid && rec.monotonic && vc->written_valid;
+	keep_monotonic = rec.valid && rec.monotonic && !rec.leap_inserted &&
+			 vc->written_valid;
 	prev.clk = &vc->written;
 
 	for (i = 0; i < VMCLOCK_WRITE_ATTEMPTS; i++) {
@@ -1598,12 +1312,15 @@ written:
 		vc->auto_monotonic = rec.monotonic;
 		vc->auto_gen = rec.gen;
 		vc->auto_steps = rec.steps;
+		vc->auto_leaps = rec.leaps;
+		vc->auto_tsc_offset = rec.tsc_offset;
+		vc->auto_tsc_ratio = rec.tsc_ratio;
 	}
 done:
 	vc->update_done = req;
 out:
 	/*
-	 * Also if the write failed: see kvm_vmclock_auto_check().  After the
+	 * Also if the write failed: see kvm_vmclock_auto_stale().  After the
 	 * write, so that a vCPU that finds it up to date finds the new line
 	 * in guest memory.
 	 */

@@ -21,7 +21,7 @@ u32 kvm_vmclock_caps(struct kvm *kvm);
 void kvm_vmclock_update(struct kvm_vcpu *vcpu);
 void kvm_vmclock_memslots_updated(struct kvm *kvm);
 void kvm_vmclock_exit(void);
-void kvm_vmclock_auto_check(struct kvm_vcpu *vcpu);
+bool kvm_vmclock_auto_stale(struct kvm_vcpu *vcpu);
 
 /*
  * The guest TSC of @vcpu, or something else the vmclock's validity depends
@@ -40,14 +40,16 @@ static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
 DECLARE_STATIC_KEY_FALSE(kvm_vmclock_auto_key);
 
 /*
- * Before each guest entry: catch up with the host clock in auto mode.  A
- * NOP unless some VM has an AUTO vmclock.
+ * The last check before each guest entry, with @vcpu in IN_GUEST_MODE:
+ * whether an AUTO vmclock is older than the host clock line, in which case
+ * an update is requested and the entry must be cancelled.  A NOP unless
+ * some VM has an AUTO vmclock.
  */
-static inline void kvm_vmclock_enter_guest(struct kvm_vcpu *vcpu)
+static __always_inline bool kvm_vmclock_entry_stale(struct kvm_vcpu *vcpu)
 {
-	if (static_branch_unlikely(&kvm_vmclock_auto_key) &&
-	    READ_ONCE(vcpu->kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO)
-		kvm_vmclock_auto_check(vcpu);
+	return static_branch_unlikely(&kvm_vmclock_auto_key) &&
+	       READ_ONCE(vcpu->kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO &&
+	       kvm_vmclock_auto_stale(vcpu);
 }
 #else
 static inline void kvm_vmclock_init_vm(struct kvm *kvm)
@@ -105,8 +107,9 @@ static inline void kvm_vmclock_vcpu_tsc_changed(struct kvm_vcpu *vcpu)
 {
 }
 
-static inline void kvm_vmclock_enter_guest(struct kvm_vcpu *vcpu)
+static inline bool kvm_vmclock_entry_stale(struct kvm_vcpu *vcpu)
 {
+	return false;
 }
 #endif /* CONFIG_KVM_VMCLOCK */
 

@@ -16,10 +16,15 @@
  * when a vCPU enters the guest with a request to do so; nothing else in the
  * test (no TSC write, no KVM_SET_CLOCK) would re-evaluate it.  The host's
  * original clocksource is restored on exit, also when an assertion fails.
+ *
+ * Switching the clocksource also clears the host's NTP state, so the test
+ * only runs when KVM_VMCLOCK_DESTRUCTIVE is set in the environment, like
+ * the timers selftests' DESTRUCTIVE_TESTS.
  */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -174,6 +179,8 @@ int main(void)
 	struct kvm_vm *vm;
 	u32 flags;
 
+	__TEST_REQUIRE(getenv("KVM_VMCLOCK_DESTRUCTIVE"),
+		       "Switches the host clocksource: set KVM_VMCLOCK_DESTRUCTIVE=1 to run it");
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_ADJUST_CLOCK) & KVM_CLOCK_TSC_STABLE);
 	__TEST_REQUIRE(!access(CLOCKSOURCE_DIR "current_clocksource", W_OK),
 		       "Switching the host clocksource needs root");
