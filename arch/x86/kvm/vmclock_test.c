@@ -456,7 +456,7 @@ static void vmclock_test_line_host(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, kvm_vmclock_line_host(&line, true, &clk));
 	KUNIT_EXPECT_FALSE(test, le64_to_cpu(clk.flags) &
 			   VMCLOCK_FLAG_TAI_OFFSET_VALID);
-	KUNIT_EXPECT_EQ(test, clk.tai_offset_sec, 0);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(clk.tai_offset_sec), 0);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(clk.time_sec), T0_SEC + 36);
 	line.tai_offset_set = true;
 	line.tai_offset = 0;
