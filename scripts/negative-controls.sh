@@ -41,6 +41,9 @@ CONTROLS=(
 	"masterclock-reeval|selftest|x86/kvm_clock_masterclock_test|a VM gets its master clock back when the host clocksource returns to the TSC"
 	"auto-catch-up|selftest|x86/vmclock_auto_test|in auto mode a new line that starts behind what the guest may have read (a rate decrease) is started at the old line's time and slewed (kvm_vmclock_catch_up()), or the guest's clock goes back"
 	"auto-entry-stale|selftest|x86/vmclock_auto_test|no vCPU enters the guest with an AUTO vmclock older than the host's clock line: kvm_vcpu_exit_request() cancels the entry, the workqueue that kicks vCPUs comes later"
+	"auto-failed-write|selftest|x86/vmclock_auto_test|after a failed write, the next line in auto mode cannot be checked against guest memory and must not claim TIME_MONOTONIC"
+	"auto-failed-write-reregister|selftest|x86/vmclock_auto_test|a new registration at the place of a failed write is no fresh start: its first line must not claim TIME_MONOTONIC either"
+	"auto-destroy-slew|selftest|x86/vmclock_auto_test|a VM destroyed while its line is slewed takes the work that ends the slew with it (freeing a pending timer is a WARN with object debugging)"
 )
 # What the baseline boots: every selftest the controls use.
 BASELINE_TESTS="x86/vmclock_abi_test x86/vmclock_test x86/vmclock_migration_test x86/tsc_msrs_test x86/kvm_clock_masterclock_test x86/vmclock_auto_test"
@@ -194,6 +197,26 @@ break_auto-entry-stale() {
 	       READ_ONCE(vcpu->kvm->arch.vmclock.mode) == KVM_VMCLOCK_MODE_AUTO &&
 	       kvm_vmclock_auto_stale(vcpu);' \
 		'	return false;	/* NEGATIVE CONTROL: no check at guest entry */'
+}
+
+# Auto mode: TIME_MONOTONIC after a failed write, as if the write had been done.
+break_auto-failed-write() {
+	replace_once "$VMCLOCK_C" '	return vc->written_valid && vc->auto_steps == rec->steps &&' \
+		'	return /* NEGATIVE CONTROL: failed writes ignored */ vc->auto_steps == rec->steps &&'
+}
+
+# Auto mode: a new registration always starts monotonic.
+break_auto-failed-write-reregister() {
+	replace_once "$VMCLOCK_C" '		return vc->written_valid || !vc->seq_known;' \
+		'		return true;	/* NEGATIVE CONTROL: a failed write before is ignored */'
+}
+
+# Auto mode: the slew's end is not cancelled when the VM goes.
+break_auto-destroy-slew() {
+	replace_once "$VMCLOCK_C" '	cancel_delayed_work_sync(&kvm->arch.vmclock.slew_work);
+}' \
+		'	/* NEGATIVE CONTROL: slew_work left pending */
+}'
 }
 
 break_baseline() { :; }

@@ -386,6 +386,7 @@ struct kvm_vmclock_cfg {
 static void kvm_vmclock_request_update(struct kvm *kvm)
 {
 	atomic64_inc(&kvm->arch.vmclock.update_req);
+	kvm->stat.vmclock_update_requests++;
 	kvm_make_all_cpus_request(kvm, KVM_REQ_VMCLOCK_UPDATE);
 }
 
@@ -414,8 +415,11 @@ static void kvm_vmclock_request_update_all(u16 mode)
 	mutex_lock(&kvm_lock);
 	list_for_each_entry(kvm, &vm_list, vm_list) {
 		vm_mode = READ_ONCE(kvm->arch.vmclock.mode);
-		if (vm_mode && (!mode || vm_mode == mode))
-			kvm_vmclock_request_update(kvm);
+		if (!vm_mode || (mode && vm_mode != mode))
+			continue;
+		if (mode == KVM_VMCLOCK_MODE_AUTO)
+			kvm->stat.vmclock_line_changes++;
+		kvm_vmclock_request_update(kvm);
 	}
 	mutex_unlock(&kvm_lock);
 }
@@ -741,8 +745,13 @@ struct kvm_vmclock_auto_rec {
 static bool kvm_vmclock_auto_monotonic(const struct kvm_vmclock_state *vc,
 				       const struct kvm_vmclock_auto_rec *rec)
 {
+	/*
+	 * The first line of a registration: monotonic unless KVM wrote this
+	 * place before and its last write there failed, which leaves guest
+	 * memory with something that cannot be compared.
+	 */
 	if (!vc->auto_written)
-		return true;
+		return vc->written_valid || !vc->seq_known;
 	if (vc->auto_gen == rec->gen)
 		return vc->auto_monotonic;
 

@@ -555,6 +555,16 @@ static void vmclock_test_auto_monotonic(struct kunit *test)
 	/* The last write failed: guest memory may hold anything. */
 	vc.written_valid = false;
 	KUNIT_EXPECT_FALSE(test, kvm_vmclock_auto_monotonic(&vc, &rec));
+
+	/*
+	 * A new registration at the place of that failed write is no fresh
+	 * start; one at a place KVM never wrote is.
+	 */
+	vc.auto_written = false;
+	vc.seq_known = true;
+	KUNIT_EXPECT_FALSE(test, kvm_vmclock_auto_monotonic(&vc, &rec));
+	vc.seq_known = false;
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_auto_monotonic(&vc, &rec));
 }
 
 /*

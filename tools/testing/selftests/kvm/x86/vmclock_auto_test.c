@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timex.h>
@@ -58,7 +59,7 @@
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		17
+#define NR_TESTS		19
 
 /* Opt-in for the tests that change the host clock. */
 #define DESTRUCTIVE_ENV		"KVM_VMCLOCK_DESTRUCTIVE"
@@ -2699,63 +2700,373 @@ static void test_bounds(void)
 		    f.samples, f.max_ratio, f.line_ratio, f.updates);
 }
 
+/* KVM_GET_VMCLOCK's status bits (KVM_VMCLOCK_STATUS_STALLED). */
+static u32 vmclock_status_bits(struct test_vm *t)
+{
+	struct kvm_vmclock cfg;
+
+	vm_ioctl(t->vm, KVM_GET_VMCLOCK, &cfg);
+	return cfg.status;
+}
+
+/* Make the vmclock page read-only (or writable again) for the VMM, so for KVM. */
+static void protect_vmclock_page(struct test_vm *t, bool read_only)
+{
+	int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
+
+	TEST_ASSERT(!mprotect(vmclock_page(t), getpagesize(), prot),
+		    "mprotect(the vmclock page, %s) failed, errno %d",
+		    read_only ? "PROT_READ" : "PROT_READ | PROT_WRITE", errno);
+}
+
 /*
- * Benchmark: updates per minute with a steady host and with the kernel PLL
- * slewing the clock, against timekeeping updates (ticks), and the largest
- * distance of the published clock from host CLOCK_TAI.
+ * Change the host's rate with the vmclock page read-only, and run the vCPU
+ * until KVM's write has failed: the vmclock stalls, guest memory keeps
+ * @last, byte for byte.
+ */
+static void fail_a_write(const char *what, struct test_vm *t, long ppm,
+			 const struct vmclock_abi *last)
+{
+	u64 failures = vm_get_stat(t->vm, vmclock_write_failures);
+	u64 end = now_ns(CLOCK_MONOTONIC) + WAIT_NS;
+
+	protect_vmclock_page(t, true);
+	set_freq_ppm(PPM(ppm));
+	do {
+		usleep(2000);
+		run_sync(t);
+	} while (vm_get_stat(t->vm, vmclock_write_failures) == failures &&
+		 now_ns(CLOCK_MONOTONIC) < end);
+	TEST_ASSERT(vm_get_stat(t->vm, vmclock_write_failures) == failures + 1,
+		    "%s: %lu write failures with the vmclock page read-only, expected 1",
+		    what, vm_get_stat(t->vm, vmclock_write_failures) - failures);
+	TEST_ASSERT(vmclock_status_bits(t) & KVM_VMCLOCK_STATUS_STALLED,
+		    "%s: KVM_GET_VMCLOCK status 0x%x after a failed write, expected STALLED",
+		    what, vmclock_status_bits(t));
+	TEST_ASSERT(!memcmp(vmclock_page(t), last, sizeof(*last)),
+		    "%s: the failed write changed guest memory (seq_count 0x%x, was 0x%x)",
+		    what, vmclock_page(t)->seq_count, last->seq_count);
+	protect_vmclock_page(t, false);
+}
+
+/*
+ * The first line written after a failed write: synchronized, but without
+ * TIME_MONOTONIC, as KVM cannot compare it with what guest memory held.
+ */
+static void assert_after_failure(const char *what, struct test_vm *t,
+				 u64 updates, struct vmclock_abi *clk)
+{
+	run_and_read(t, clk);
+	TEST_ASSERT(vmclock_updates(t) == updates + 1,
+		    "%s: %lu updates once the page is writable, expected 1",
+		    what, vmclock_updates(t) - updates);
+	TEST_ASSERT(!(vmclock_status_bits(t) & KVM_VMCLOCK_STATUS_STALLED),
+		    "%s: still STALLED after a successful write", what);
+	assert_status(what, clk, VMCLOCK_STATUS_SYNCHRONIZED);
+	assert_flags(what, clk, 0, VMCLOCK_FLAG_TIME_MONOTONIC);
+	assert_on_host_time(what, t);
+}
+
+/*
+ * 18. A write that fails (the VMM's mapping of the page is read-only): the
+ * vmclock stalls with guest memory as it was, and the next line written,
+ * whether a memslot change or a new registration at the same place brings
+ * it, does not claim TIME_MONOTONIC: it cannot have been checked against
+ * what the guest read.  The line after that claims it again.
+ */
+static void test_failed_write(void)
+{
+	struct vmclock_abi c0, c1, c2;
+	struct test_vm t;
+	u64 updates;
+
+	if (!destructive_ok("failed write"))
+		return;
+	host_baseline();
+	create_test_vm(&t, 0);
+	run_and_read(&t, &c0);
+	assert_status("before the failed write", &c0, VMCLOCK_STATUS_SYNCHRONIZED);
+	assert_flags("before the failed write", &c0, VMCLOCK_FLAG_TIME_MONOTONIC, 0);
+
+	/* A memslot change lifts the stall. */
+	fail_a_write("memslot change", &t, FREQ_STEP_PPM, &c0);
+	updates = vmclock_updates(&t);
+	vm_mem_region_set_flags(t.vm, VMCLOCK_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
+	assert_after_failure("memslot change", &t, updates, &c1);
+
+	/* The next line is checked against that one again. */
+	updates = vmclock_updates(&t);
+	set_freq_ppm(0);
+	wait_for_update(&t, updates);
+	read_published(&t, &c2);
+	assert_flags("the line after", &c2, VMCLOCK_FLAG_TIME_MONOTONIC, 0);
+
+	/* So does a new registration at the same place. */
+	vm_mem_region_set_flags(t.vm, VMCLOCK_SLOT, 0);
+	run_and_read(&t, &c1);
+	fail_a_write("registration", &t, FREQ_STEP_PPM, &c1);
+	updates = vmclock_updates(&t);
+	set_vmclock(t.vm, 0);
+	assert_after_failure("registration", &t, updates, &c2);
+
+	set_freq_ppm(0);
+	destroy_test_vm(&t);
+	test_passed("failed write",
+		    "page read-only: STALLED, guest memory unchanged; the next line (after a memslot change, after a new registration) without TIME_MONOTONIC, the one after with it\n");
+}
+
+/* The kernel's taint flags: a WARN taints it with TAINT_WARN (9), an Oops with TAINT_DIE (7). */
+static unsigned long kernel_taint(void)
+{
+	unsigned long taint;
+	FILE *f = fopen("/proc/sys/kernel/tainted", "r");
+
+	TEST_ASSERT(f, "Cannot open /proc/sys/kernel/tainted, errno %d", errno);
+	TEST_ASSERT(fscanf(f, "%lu", &taint) == 1, "Cannot read /proc/sys/kernel/tainted");
+	fclose(f);
+	return taint;
+}
+
+#define TAINT_REPORTS		(BIT(5) | BIT(7) | BIT(9))
+
+/*
+ * 19. A VM destroyed while KVM slews its line: the work that ends the slew
+ * goes with it (with the kernel's object debugging, freeing a VM with the
+ * work's timer pending is a WARN), nothing runs on the freed VM when the
+ * slew would have ended, and a new VM's vmclock is on host time.
+ */
+static void test_destroy_in_slew(void)
+{
+	unsigned long taint = kernel_taint();
+	struct vmclock_abi up, slewed, c;
+	struct test_vm t;
+
+	if (!destructive_ok("destroyed in a slew"))
+		return;
+	host_baseline();
+	create_test_vm(&t, 0);
+	start_slew(&t, &t, &up, &slewed);
+	destroy_test_vm(&t);
+	set_freq_ppm(0);
+	usleep(SLEW_WAIT_NS / NSEC_PER_USEC);
+
+	create_test_vm(&t, 0);
+	run_and_read(&t, &c);
+	assert_status("a new VM after", &c, VMCLOCK_STATUS_SYNCHRONIZED);
+	assert_on_host_time("a new VM after", &t);
+	destroy_test_vm(&t);
+	TEST_ASSERT(!((kernel_taint() & ~taint) & TAINT_REPORTS),
+		    "The kernel reported a problem (taint 0x%lx, was 0x%lx) when a VM was destroyed while slewing its vmclock, or when the slew would have ended: see the kernel log",
+		    kernel_taint(), taint);
+	test_passed("destroyed in a slew",
+		    "VM destroyed as its catch-up slew started: no kernel report (taint 0x%lx) in the %lu s after; a new VM is on host time\n",
+		    kernel_taint(), SLEW_WAIT_NS / NSEC_PER_SEC);
+}
+
+/*
+ * Benchmark: how often automatic mode publishes, and how close to host time,
+ * while the host clock is steered as NTP daemons steer it, and how much of
+ * that work is per host and how much per VM.  Counts carry over to
+ * hardware; under TCG, times do not.
  */
 struct bench_result {
 	u64 ns;
-	u64 ticks;
-	u64 updates;
-	s64 worst_dev;
-	s64 worst_dev_settled;	/* ... from BENCH_SETTLE_NS into the phase */
-	u64 samples;
+	u64 ticks;		/* Timekeeping updates = pvclock_gtod notifier calls */
+	u64 adjustments;	/* adjtimex() calls that change the host's rate */
+	u64 updates;		/* vmclock_updates */
+	u64 requests;		/* vmclock_update_requests: each kicks the vCPUs */
+	u64 line_changes;	/* vmclock_line_changes: notifier calls that did work */
+	struct follow f;
+	s64 worst_line_bound;	/* Largest bounds seen at a sample */
+	s64 worst_max_bound;
 	u64 guest_reads;
 	u64 guest_backwards;
 };
 
-/*
- * A rate change that adjtimex() makes without updating the timekeeper (the
- * PLL's ADJ_OFFSET) puts host CLOCK_REALTIME off its NTP line by up to the
- * change times a tick; the timekeeper takes seconds to work that off.
- * Report the worst deviation after that too.
- */
-#define BENCH_SETTLE_NS		(5 * NSEC_PER_SEC)
+/* One steering profile: what the daemon does at @ns into the run. */
+struct profile {
+	const char *name;
+	const char *daemon;
+	void (*start)(void);
+	/* Returns the number of rate-changing adjtimex() calls made. */
+	int (*step)(u64 ns, u64 *next_ns);
+};
+
+/* chrony: a correction every CHRONY_POLL_NS, slewed for CHRONY_SLEW_NS. */
+#define CHRONY_POLL_NS		(8 * NSEC_PER_SEC)
+#define CHRONY_SLEW_NS		(2 * NSEC_PER_SEC)
+/* ntpd / systemd-timesyncd: the kernel PLL, an offset every PLL_POLL_NS. */
+#define PLL_POLL_NS		(16 * NSEC_PER_SEC)
+/* How often the published clock is compared with host time. */
+#define BENCH_SAMPLE_US		100000
+/* The notifier's work with many VMs: this many, for this long each. */
+#define BENCH_MANY_VMS		100
+#define BENCH_NOTIFIER_NS	(60 * NSEC_PER_SEC)
+
+static int chrony_corrections;
 
 /*
- * With the guest reading its clock all along, as a guest that uses it
- * would, so that updates reach it as fast as they do in production, sample
- * the published clock against host time ten times a second.
+ * chrony never uses the kernel PLL: it sets the frequency and the tick in
+ * one adjtimex() call (ADJ_FREQUENCY | ADJ_TICK), slews an offset away with
+ * a temporary frequency, and tells the kernel its status and error bounds
+ * (ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR) after each correction; here
+ * at 0 error, so that the bounds are as tight as they get.
  */
-static void bench_phase(struct test_vm *t, u64 ns, struct bench_result *b)
+static void chrony_set_freq(double ppm)
 {
-	u64 start = now_ns(CLOCK_MONOTONIC), end = start + ns;
-	u64 j0 = host_jiffies(), u0 = vmclock_updates(t);
+	struct timex tx = {
+		.modes = ADJ_FREQUENCY | ADJ_TICK,
+		.freq = PPM(ppm),
+		.tick = nominal_tick,
+	};
+
+	host_adjtimex(&tx);
+}
+
+static void chrony_start(void)
+{
+	chrony_corrections = 0;
+	ntp_synced(0, 0, -1);
+}
+
+static int chrony_step(u64 ns, u64 *next_ns)
+{
+	int k = chrony_corrections;
+	double base = chrony_ppm[k % ARRAY_SIZE(chrony_ppm)];
+	/* A slew of 10..50 ppm for 2 s: an offset of 20..100 us. */
+	double slew = (k & 1 ? -1 : 1) * (10 + (k * 7) % 41);
+
+	if (ns < *next_ns)
+		return 0;
+	if (*next_ns % CHRONY_POLL_NS == 0) {
+		chrony_set_freq(base + slew);
+		ntp_synced(0, 0, -1);
+		*next_ns += CHRONY_SLEW_NS;
+	} else {
+		chrony_set_freq(base);
+		chrony_corrections++;
+		*next_ns += CHRONY_POLL_NS - CHRONY_SLEW_NS;
+	}
+	return 1;
+}
+
+/* Offsets an ntpd or systemd-timesyncd measures, in us, one per poll. */
+static const long pll_offsets_us[] = {
+	2000, -1200, 800, 350, -400, 150, -90, 60, 120, -30, 45, -20,
+};
+
+static int pll_polls;
+
+static void pll_start(void)
+{
+	pll_polls = 0;
+}
+
+/*
+ * The kernel PLL as ntpd and systemd-timesyncd drive it: one adjtimex()
+ * with the measured offset, the time constant, the status and the error
+ * bounds every poll; the kernel then changes the tick length every second.
+ */
+static int pll_step(u64 ns, u64 *next_ns)
+{
+	struct timex tx = {
+		.modes = ADJ_OFFSET | ADJ_TIMECONST | ADJ_STATUS |
+			 ADJ_MAXERROR | ADJ_ESTERROR | ADJ_MICRO,
+		.constant = 2,
+		.maxerror = 0,
+		.esterror = 0,
+	};
+
+	if (ns < *next_ns)
+		return 0;
+	tx.offset = pll_offsets_us[pll_polls++ % ARRAY_SIZE(pll_offsets_us)];
+	tx.status = (host_timex().status | STA_PLL) & ~STA_UNSYNC;
+	host_adjtimex(&tx);
+	host_esterror_us = 0;
+	*next_ns += PLL_POLL_NS;
+	return 1;
+}
+
+static const struct profile profiles[] = {
+	{ "chrony", "ADJ_FREQUENCY|ADJ_TICK, slewed", chrony_start, chrony_step },
+	{ "pll", "kernel PLL, ADJ_OFFSET", pll_start, pll_step },
+};
+
+static u64 vm_stat_named(struct kvm_vm *vm, const char *stat)
+{
+	u64 data;
+
+	kvm_get_stat(&vm->stats, stat, &data, 1);
+	return data;
+}
+
+static u64 vm_stat_sum(struct test_vm *t, int nr, const char *stat)
+{
+	u64 sum = 0;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		sum += vm_stat_named(t[i].vm, stat);
+	return sum;
+}
+
+/*
+ * Run @p for @ns on @nr VMs, the first with a guest reading its clock all
+ * along and compared with host time every BENCH_SAMPLE_US.
+ */
+static void bench_profile(const struct profile *p, struct test_vm *t, int nr,
+			  u64 ns, struct bench_result *b)
+{
+	u64 start = now_ns(CLOCK_MONOTONIC), next = 0, now;
+	u64 j0 = host_jiffies();
+	u64 u0 = vm_stat_sum(t, nr, "vmclock_updates");
+	u64 r0 = vm_stat_sum(t, nr, "vmclock_update_requests");
+	u64 l0 = vm_stat_sum(t, nr, "vmclock_line_changes");
+	u64 lmin0 = vm_stat_named(t[nr - 1].vm, "vmclock_line_changes");
 	struct vmclock_abi clk;
 	struct deviation d;
 	struct reader r;
+	double ratio;
 
-	b->worst_dev = 0;
-	b->worst_dev_settled = 0;
-	b->samples = 0;
+	memset(b, 0, sizeof(*b));
+	p->start();
 	start_reader(&r, t, t->vcpu);
-	while (now_ns(CLOCK_MONOTONIC) < end) {
-		usleep(100000);
+	while ((now = now_ns(CLOCK_MONOTONIC) - start) < ns) {
+		b->adjustments += p->step(now, &next);
+		usleep(BENCH_SAMPLE_US);
 		measure(t, &clk, &d);
-		if (llabs(d.err_ns) > llabs(b->worst_dev))
-			b->worst_dev = d.err_ns;
-		if (now_ns(CLOCK_MONOTONIC) - start >= BENCH_SETTLE_NS &&
-		    llabs(d.err_ns) > llabs(b->worst_dev_settled))
-			b->worst_dev_settled = d.err_ns;
-		b->samples++;
+		b->f.samples++;
+		if (d.status != VMCLOCK_STATUS_SYNCHRONIZED) {
+			b->f.unbounded++;
+			continue;
+		}
+		if (llabs(d.err_ns) > llabs(b->f.worst_err))
+			b->f.worst_err = d.err_ns;
+		ratio = (double)llabs(d.err_ns) / d.line_bound_ns;
+		b->f.line_ratio = max(b->f.line_ratio, ratio);
+		b->f.line_violations += ratio > 1;
+		ratio = (double)llabs(d.err_ns) / d.max_bound_ns;
+		b->f.max_ratio = max(b->f.max_ratio, ratio);
+		b->f.max_violations += ratio > 1;
+		b->worst_line_bound = max(b->worst_line_bound, d.line_bound_ns);
+		b->worst_max_bound = max(b->worst_max_bound, d.max_bound_ns);
 	}
 	stop_readers(&r, 1);
 	b->ns = now_ns(CLOCK_MONOTONIC) - start;
 	b->ticks = host_jiffies() - j0;
-	b->updates = vmclock_updates(t) - u0;
+	b->updates = vm_stat_sum(t, nr, "vmclock_updates") - u0;
+	b->requests = vm_stat_sum(t, nr, "vmclock_update_requests") - r0;
+	b->line_changes = vm_stat_sum(t, nr, "vmclock_line_changes") - l0;
+	/* Each VM is told of each change once: the last VM saw as many as all. */
+	TEST_ASSERT(b->line_changes ==
+		    nr * (vm_stat_named(t[nr - 1].vm, "vmclock_line_changes") - lmin0),
+		    "%s: %lu line changes over %d VMs, not the same number for each",
+		    p->name, b->line_changes, nr);
+	b->line_changes /= nr;
 	b->guest_reads = R_READS(&r);
 	b->guest_backwards = R_BACKWARDS(&r);
+	stop_slewing();
+	set_status(0, STA_PLL);
 }
 
 static double per_minute(u64 n, u64 ns)
@@ -2766,52 +3077,68 @@ static double per_minute(u64 n, u64 ns)
 static void bench_print(const char *what, const struct bench_result *b)
 {
 	bench_say(what,
-		  "%6.1f s: %4lu updates (%.2f/min), %6lu ticks = notifier calls (%.0f/min), worst vmclock - host CLOCK_TAI %+ld ns over %lu samples (%+ld ns after the first %d s); %lu guest reads, %lu backwards\n",
-		  b->ns / 1e9, b->updates, per_minute(b->updates, b->ns),
-		  b->ticks, per_minute(b->ticks, b->ns), b->worst_dev, b->samples,
-		  b->worst_dev_settled, (int)(BENCH_SETTLE_NS / NSEC_PER_SEC),
-		  b->guest_reads, b->guest_backwards);
+		  "%.0f s: %lu daemon rate adjustments, %lu vmclock updates (%.2f/min, %.2f per adjustment), %lu update requests = vCPU kicks (%.2f/min), %lu ticks = notifier calls (%.0f/min), %lu that did work (%.2f/min)\n",
+		  b->ns / 1e9, b->adjustments, b->updates,
+		  per_minute(b->updates, b->ns),
+		  b->adjustments ? (double)b->updates / b->adjustments : 0.0,
+		  b->requests, per_minute(b->requests, b->ns), b->ticks,
+		  per_minute(b->ticks, b->ns), b->line_changes,
+		  per_minute(b->line_changes, b->ns));
+	bench_say(what,
+		  "%lu samples (%lu unsynchronized): worst vmclock - host CLOCK_TAI %+ld ns; worst bounds %ld ns (line error), %ld ns (maximum error); %lu line-bound and %lu maximum-error violations, worst ratios %.3f and %.5f; %lu guest reads, %lu backwards\n",
+		  b->f.samples, b->f.unbounded, b->f.worst_err,
+		  b->worst_line_bound, b->worst_max_bound,
+		  b->f.line_violations, b->f.max_violations, b->f.line_ratio,
+		  b->f.max_ratio, b->guest_reads, b->guest_backwards);
+}
+
+/* The notifier's work with @nr VMs in automatic mode, under chrony's profile. */
+static void bench_notifier(int nr)
+{
+	struct test_vm *t = calloc(nr, sizeof(*t));
+	struct bench_result b;
+	char what[32];
+	int i;
+
+	TEST_ASSERT(t, "calloc() failed");
+	for (i = 0; i < nr; i++)
+		create_test_vm(&t[i], 0);
+	bench_profile(&profiles[0], t, nr, BENCH_NOTIFIER_NS, &b);
+	snprintf(what, sizeof(what), "%d VM%s", nr, nr > 1 ? "s" : "");
+	bench_say(what,
+		  "chrony profile %.0f s: %lu ticks = notifier calls, %lu that did work (%.2f/min), each delivered to all %d VMs; %lu updates, %lu requests in all\n",
+		  b.ns / 1e9, b.ticks, b.line_changes,
+		  per_minute(b.line_changes, b.ns), nr, b.updates, b.requests);
+	for (i = 0; i < nr; i++)
+		destroy_test_vm(&t[i]);
+	free(t);
 }
 
 static void benchmark(u64 seconds)
 {
-	struct bench_result steady, slew;
-	struct kvm_clock_data d0, d1;
-	struct timex tx = {};
+	struct bench_result b;
 	struct test_vm t;
-	u64 slew_ns = seconds < 60 ? seconds : 60;
-	s64 kvmclock_drift;
+	int i;
 
+	bench_say("setup",
+		  "%lu s per profile, samples every %d ms; counts carry over to hardware, times under TCG do not\n",
+		  seconds, BENCH_SAMPLE_US / 1000);
+	for (i = 0; i < ARRAY_SIZE(profiles); i++) {
+		host_baseline();
+		create_test_vm(&t, 0);
+		bench_say(profiles[i].name, "%s\n", profiles[i].daemon);
+		bench_profile(&profiles[i], &t, 1, seconds * NSEC_PER_SEC, &b);
+		destroy_test_vm(&t);
+		bench_print(profiles[i].name, &b);
+	}
+
+	bench_say("0 VMs",
+		  "no automatic VM: the notifier is not registered and the clock line is stopped (their static branches are NOPs: make test's static-key-nop checks)\n");
 	host_baseline();
-	create_test_vm(&t, 0);
-
-	get_kvm_clock(&t, &d0);
-	bench_phase(&t, seconds * NSEC_PER_SEC, &steady);
-	get_kvm_clock(&t, &d1);
-	kvmclock_drift = (s64)(d1.clock - d0.clock) -
-			 (s64)(d1.realtime - d0.realtime);
-	bench_print("steady", &steady);
-	bench_say("steady",
-		  "kvmclock - host CLOCK_REALTIME moved by %+ld ns in %.1f s (%+.3f ppm)\n",
-		  kvmclock_drift, (d1.realtime - d0.realtime) / 1e9,
-		  kvmclock_drift * 1e6 / (d1.realtime - d0.realtime));
-
-	/*
-	 * The kernel PLL slews a 50 ms offset with ntpd's usual time constant:
-	 * the tick length changes once a second, by less each time.
-	 */
-	tx.modes = ADJ_STATUS | ADJ_OFFSET | ADJ_NANO | ADJ_TIMECONST;
-	tx.status = (host_timex().status | STA_PLL) & ~STA_UNSYNC;
-	tx.offset = 50 * 1000 * 1000;
-	tx.constant = 6;
-	host_adjtimex(&tx);
-	bench_phase(&t, slew_ns * NSEC_PER_SEC, &slew);
-	bench_print("pll-slew", &slew);
-
-	/* Stop slewing: no offset left, PLL off. */
-	stop_slewing();
-	set_status(0, STA_PLL);
-	destroy_test_vm(&t);
+	bench_notifier(1);
+	host_baseline();
+	bench_notifier(BENCH_MANY_VMS);
+	host_baseline();
 }
 
 int main(int argc, char *argv[])
@@ -2869,6 +3196,8 @@ int main(int argc, char *argv[])
 	test_tick();
 	test_adjtime();
 	test_bounds();
+	test_failed_write();
+	test_destroy_in_slew();
 
 	ksft_finished();
 }
