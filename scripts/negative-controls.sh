@@ -23,7 +23,7 @@ BRANCH=vmclock
 
 # name|kind|what must fail|why this test catches it
 # kind "selftest": selftests (space separated) that must report "not ok";
-# kind "kunit": KUnit cases of kvm-x86-vmclock, any of which must fail
+# kind "kunit": KUnit cases (of kvm-x86-vmclock or clock-line) that must fail
 # (the kernel boots with x86/vmclock_abi_test only, which is fast).
 CONTROLS=(
 	"adopt-vmm-fields|selftest|x86/vmclock_migration_test x86/vmclock_test|KVM must take the VMM-owned fields (disruption_marker...) from guest memory a VMM wrote, not overwrite them"
@@ -36,6 +36,7 @@ CONTROLS=(
 	"maxerror-round-up|kunit|vmclock_test_ratio vmclock_test_error_rates|the maximum error rate is a bound: it must be rounded up when scaled"
 	"dirty-log|selftest|x86/vmclock_test|KVM's writes to the vmclock page must reach the dirty log and dirty ring, or live migration loses them"
 	"private-memory|selftest|x86/vmclock_test|KVM writes through the VMM's mapping, which private memory does not have: KVM_SET_VMCLOCK must refuse it"
+	"clock-line-remainder|kunit|clock_line_test_on_line|the clock line's period is ntp_tick less xtime_remainder per cycle_interval, or the line drifts off CLOCK_REALTIME (tens of ppb)"
 	"host-tsc-unstable|kunit|vmclock_test_guest_tsc|a host TSC the kernel marked unstable makes every vmclock UNRELIABLE, whatever the vCPUs agree on"
 	"tsc-ratio-default|selftest|x86/tsc_msrs_test|a vCPU whose TSC rate is refused keeps the default scaling ratio, not 0 (a frozen guest TSC)"
 	"masterclock-reeval|selftest|x86/kvm_clock_masterclock_test|a VM gets its master clock back when the host clocksource returns to the TSC"
@@ -170,6 +171,12 @@ break_host-tsc-unstable() {
 		'	return g->vcpus && !g->mismatch;	/* NEGATIVE CONTROL */'
 }
 
+# The clock line's period forgets the rounding of cycle_interval.
+break_clock-line-remainder() {
+	replace_once kernel/time/clock_line.c '	u64 num = tk->ntp_tick - ((u64)tk->xtime_remainder << tk->ntp_error_shift);' \
+		'	u64 num = tk->ntp_tick;	/* NEGATIVE CONTROL: xtime_remainder omitted */'
+}
+
 # Stock 7.2: a refused TSC rate leaves a new vCPU's scaling ratio at 0.
 break_tsc-ratio-default() {
 	replace_once arch/x86/kvm/x86.c '			kvm_vcpu_write_tsc_multiplier(vcpu, kvm_caps.default_tsc_scaling_ratio);
@@ -300,7 +307,7 @@ boot() {
 
 # What the console says. "selftest LOG TEST": ok, not-ok or none, then on
 # further lines where a failed test failed. "kunit LOG": per KUnit case of
-# kvm-x86-vmclock "CASE ok|not-ok", then the first failure messages.
+# kvm-x86-vmclock and clock-line "CASE ok|not-ok", then the first failure messages.
 analyze() {
 	python3 - "$@" <<-'EOF'
 	import re, sys
@@ -350,8 +357,8 @@ analyze() {
 	        for b in tail:
 	            print("  %s" % b[:300])
 	else:
-	    case = re.compile(r"\]\s+(not )?ok \d+ (vmclock_test_\w+)(\s|$)")
-	    failed = re.compile(r"# vmclock_test_\w+: (EXPECTATION|ASSERTION) FAILED")
+	    case = re.compile(r"\]\s+(not )?ok \d+ ((?:vmclock|clock_line)_test_\w+)(\s|$)")
+	    failed = re.compile(r"# (?:vmclock|clock_line)_test_\w+: (EXPECTATION|ASSERTION) FAILED")
 	    nfail, first = 0, None
 	    for i, l in enumerate(lines):
 	        m = case.search(l)
@@ -411,7 +418,7 @@ run_control() {
 	if [ "$kind" = kunit ]; then
 		out=$(analyze kunit "$log")
 		grep -q ' ok$\| not-ok$' <<<"$out" ||
-			note "$name: no KUnit result of kvm-x86-vmclock in the console"
+			note "$name: no KUnit result of kvm-x86-vmclock or clock-line in the console"
 		for t in $targets; do
 			status=$(awk -v c="$t" '$1 == c { print $2; exit }' <<<"$out")
 			if [ "$status" = not-ok ]; then caught+=("KUnit $t"); else passed+=("KUnit $t: ${status:-no result}"); fi
@@ -442,7 +449,7 @@ run_control() {
 		out=$(analyze kunit "$log")
 		grep -q ' not-ok$' <<<"$out" && die "baseline: KUnit cases fail on the unmodified kernel (see $log)"
 		grep -q ' ok$' <<<"$out" || die "baseline: no KUnit result in the console (see $log)"
-		say "baseline: $BASELINE_TESTS and KUnit kvm-x86-vmclock pass on the unmodified kernel ($(( $(date +%s) - start )) s)"
+		say "baseline: $BASELINE_TESTS and KUnit kvm-x86-vmclock and clock-line pass on the unmodified kernel ($(( $(date +%s) - start )) s)"
 		return 0
 	fi
 

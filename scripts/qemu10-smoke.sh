@@ -13,6 +13,8 @@
 # it under a run); HOST_OBJ=build/obj (or another O= directory) refreshes
 # that copy first.  GUEST_BZIMAGE=FILE boots another guest kernel instead of
 # building scripts/qemu10-guest-kernel.sh's.  CPU-heavy work runs under nice.
+# OUTER_QEMU=10 runs the emulated host under the extracted QEMU 10 (TCG)
+# instead of the system's QEMU 7.2, to tell emulator bugs from ours.
 # Console: build/qemu10/smoke-console.log.  Exit status 1 if a check fails.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -69,7 +71,12 @@ say "host initramfs: $(du -h "$image" | cut -f1) ($(du -sh "$root" | cut -f1) un
 say "booting the emulated host (limit ${limit}s, nice -n 19); console: $log"
 start=$(date +%s)
 set +e
-nice -n 19 timeout --foreground -k 10 "$limit" qemu-system-x86_64 \
+outer=(qemu-system-x86_64)
+if [ "${OUTER_QEMU:-}" = 10 ]; then
+	outer=("$Q/root/usr/bin/qemu-system-x86_64" -L "$Q/stage/usr/share/qemu")
+	say "outer emulator: QEMU 10 ($("${outer[0]}" --version | head -1))"
+fi
+nice -n 19 timeout --foreground -k 10 "$limit" "${outer[@]}" \
 	-accel tcg,thread=single -cpu EPYC,+vgif -smp 2,sockets=1 -m 4G \
 	-nographic -no-reboot -nodefaults -serial stdio -display none \
 	-kernel "$hostk" -initrd "$image" \
