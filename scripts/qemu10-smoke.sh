@@ -14,7 +14,9 @@
 # that copy first.  GUEST_BZIMAGE=FILE boots another guest kernel instead of
 # building scripts/qemu10-guest-kernel.sh's.  CPU-heavy work runs under nice.
 # OUTER_QEMU=10 runs the emulated host under the extracted QEMU 10 (TCG)
-# instead of the system's QEMU 7.2, to tell emulator bugs from ours.
+# instead of the system's QEMU 7.2, to tell emulator bugs from ours;
+# OUTER_SMP=N gives the emulated host N CPUs (default 2).  The host's
+# built-in KUnit suites are switched off (kunit.enable=0): make test runs them.
 # Console: build/qemu10/smoke-console.log.  Exit status 1 if a check fails.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -77,10 +79,10 @@ if [ "${OUTER_QEMU:-}" = 10 ]; then
 	say "outer emulator: QEMU 10 ($("${outer[0]}" --version | head -1))"
 fi
 nice -n 19 timeout --foreground -k 10 "$limit" "${outer[@]}" \
-	-accel tcg,thread=single -cpu EPYC,+vgif -smp 2,sockets=1 -m 4G \
+	-accel tcg,thread=single -cpu EPYC,+vgif -smp "${OUTER_SMP:-2},sockets=1" -m 4G \
 	-nographic -no-reboot -nodefaults -serial stdio -display none \
 	-kernel "$hostk" -initrd "$image" \
-	-append "console=ttyS0 panic=-1 tsc=reliable $*" </dev/null 2>&1 |
+	-append "console=ttyS0 panic=-1 tsc=reliable kunit.enable=0 $*" </dev/null 2>&1 |
 	sed -u 's/\r//g' | tee "$log" |
 	grep --line-buffered -E 'qemu10-smoke:|vmclock-preload:|guest: |(WARNING|BUG|Oops|Kernel panic)' |
 	sed -u 's/^/    /'
