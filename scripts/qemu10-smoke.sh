@@ -30,6 +30,7 @@ hostk=$Q/host-bzImage
 mods=(virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko)
 mode=boot
 [[ " $* " == *" smoke.mode=migrate "* ]] && mode=migrate
+[[ " $* " == *" smoke.mode=cs "* ]] && mode=cs
 log=$Q/smoke-console-$mode.log
 limit=${VM_TIMEOUT:-900}
 mkdir -p "$Q/host" "$Q/out"
@@ -110,7 +111,7 @@ check "the guest driver registered a PTP clock" 'guest: dmesg: .*vmclock0: regis
 check "/dev/vmclock0 holds KVM's data (X86_TSC, TAI)" 'guest: vmclock: magic .*counter_id 1 \(X86_TSC\) time_type 1 \(TAI\)'
 check "poll() on /dev/vmclock0 returns POLLHUP" 'guest: poll .*POLLHUP.*NOTIFICATION_PRESENT clear'
 check "PTP reads agree with the page (inside the rdtsc bracket)" 'guest: sample 0: ptp '
-[[ " $* " == *" smoke.mode=migrate "* ]] ||
+[ "$mode" != boot ] ||
 	check "every reader sample passed" 'guest: reader exit status 0'
 case " $* " in
 *" smoke.mode=migrate "*)
@@ -141,7 +142,55 @@ migration_summary() {
 }
 [ "$mode" = migrate ] && migration_summary | while read -r l; do say "migration: $l"; done
 
-if grep -q -E 'guest: .*(OUTSIDE|BACKWARDS|failed)' "$log"; then
+# smoke.mode=cs: the host's switches and the guest's reads on one time line,
+# TAI seconds relative to the first switch.  A failed read carries the
+# guest's CLOCK_REALTIME, turned into TAI with the realtime-ptp offset of the
+# last good read before it (kvmclock may jump when the host leaves the TSC:
+# tenths of a second of uncertainty for those).  Lines that the kernel's own
+# console messages cut in two are left out.
+cs_timeline() {
+	grep -a -E 'host clocksource (switched|ntp daemon)|guest: sample [0-9]+: ' "$log" |
+		awk '
+		function str(l, re) { return match(l, re) ? substr(l, RSTART, RLENGTH) : "" }
+		function num(l, re,  s) { s = str(l, re); sub(/.* /, "", s); return s + 0 }
+		function add(what, when) { n++; ev[n] = what; t[n] = when; if (t0 == "" && what ~ /^host/) t0 = when }
+		{
+			# A console line may hold a guest sample cut by a host message.
+			h = str($0, "host clocksource (switched (back )?to [a-z_]+|ntp daemon).*CLOCK_TAI [0-9.]+")
+			g = str($0, "guest: sample [0-9]+: .*"); sub(/qemu10-smoke: .*/, "", g)
+			if (h ~ /ntp daemon/) add("host: the NTP daemon sets the TAI offset and sync again", num(h, "CLOCK_TAI [0-9.]+"))
+			else if (h != "") add("host: clocksource " str(h, "(back )?to [a-z_]+"), num(h, "CLOCK_TAI [0-9.]+"))
+			if (g ~ / ptp [0-9].*realtime-ptp/) {
+				off = num(g, "realtime-ptp [-0-9]+") / 1e9
+				add("guest: read ok, " str(g, "status [A-Z]+"), num(g, " ptp [0-9.]+"))
+			} else if (g ~ /failed.*realtime [0-9]/ && off != "")
+				add("guest: read FAILED, " str(g, "page status [0-9]+ [(][A-Z]+[)]"), num(g, "realtime [0-9.]+") - off)
+		}
+		END { for (i = 1; i <= n; i++) printf "%+9.3f s  %s\n", t[i] - t0, ev[i] }' | sort -n
+}
+
+# smoke.mode=cs: reads fail while the host is off the TSC, and only then.
+unreliable_read='PTP_SYS_OFFSET_EXTENDED failed: Invalid argument; page status 4 \(UNRELIABLE\)'
+if [ "$mode" = cs ]; then
+	check "reads succeed before the host leaves the TSC" 'guest: sample [0-4]: ptp .*status SYNCHRONIZED'
+	check "the host clocksource left the TSC" 'qemu10-smoke: host clocksource switched to (hpet|acpi_pm)'
+	check "then the driver refuses reads (-EINVAL), the page says UNRELIABLE" "guest: sample [0-9]+: $unreliable_read"
+	check "the host clocksource is back on the TSC" 'qemu10-smoke: host clocksource switched back to tsc'
+	check "the NTP daemon set the TAI offset again" 'qemu10-smoke: host clocksource ntp daemon .*CLOCK_TAI'
+	# The last sample is a good read: the clock came back once the host is
+	# on the TSC and its NTP state is set again.
+	if cs_timeline | tail -1 | grep -q 'guest: read ok, status SYNCHRONIZED'; then
+		say "ok: back on the TSC, reads succeed again (SYNCHRONIZED)"
+	else
+		warn "FAILED: back on the TSC, reads succeed again (SYNCHRONIZED)"
+		fail=1
+	fi
+	cs_timeline | while read -r l; do say "cs: $l"; done
+fi
+
+expected_failure='^$'
+[ "$mode" = cs ] && expected_failure=$unreliable_read
+if grep -E 'guest: .*(OUTSIDE|BACKWARDS|failed)' "$log" | grep -q -v -E "$expected_failure"; then
 	warn "FAILED: a reader sample was outside its bracket, went back, or failed"
 	fail=1
 fi

@@ -10,17 +10,20 @@
  *     -u     set STA_UNSYNC: FREERUNNING
  *     -f P   set the frequency offset to P ppm (ADJ_FREQUENCY), e.g. to show
  *            that the vmclock follows the host rate and kvmclock does not
- * Prints the resulting state.  Busybox's adjtimex cannot set ADJ_TAI.
+ * Prints the resulting state and CLOCK_TAI (to put host events on the
+ * guest's PTP time line).  Busybox's adjtimex cannot set ADJ_TAI.
  * Static build: gcc -O2 -static -o hostclock hostclock.c
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/timex.h>
 
 int main(int argc, char **argv)
 {
+	struct timespec tai;
 	struct timex tx;
 	int opt, ret;
 
@@ -59,8 +62,9 @@ int main(int argc, char **argv)
 	}
 	memset(&tx, 0, sizeof(tx));
 	ret = adjtimex(&tx);
-	printf("hostclock: state %d status %#x%s tai %d freq %+.3f ppm maxerror %ld us esterror %ld us\n",
+	clock_gettime(CLOCK_TAI, &tai);
+	printf("hostclock: state %d status %#x%s tai %d freq %+.3f ppm maxerror %ld us esterror %ld us; CLOCK_TAI %lld.%09ld\n",
 	       ret, tx.status, tx.status & STA_UNSYNC ? " (UNSYNC)" : " (synchronized)",
-	       tx.tai, tx.freq / 65536.0, tx.maxerror, tx.esterror);
+	       tx.tai, tx.freq / 65536.0, tx.maxerror, tx.esterror, (long long)tai.tv_sec, tai.tv_nsec);
 	return 0;
 }

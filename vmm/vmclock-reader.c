@@ -228,8 +228,14 @@ int main(int argc, char **argv)
 			       (unsigned long long)mb, (unsigned long long)last_marker);
 		last_marker = mb;
 		if (ret) {
-			printf("PTP_SYS_OFFSET_EXTENDED failed: %s; page status %u (%s) seq %u\n",
-			       strerror(errno), stb, stb < 5 ? status_name[stb] : "?", seqb);
+			int err = errno;
+			struct timespec now;
+
+			/* The guest's own clock, to place the failure in time. */
+			clock_gettime(CLOCK_REALTIME, &now);
+			printf("PTP_SYS_OFFSET_EXTENDED failed: %s; page status %u (%s) seq %u; realtime %lld.%09ld\n",
+			       strerror(err), stb, stb < 5 ? status_name[stb] : "?", seqb,
+			       (long long)now.tv_sec, now.tv_nsec);
 			fflush(stdout);
 			continue;
 		}
