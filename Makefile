@@ -15,7 +15,7 @@ help:
 	@echo "make test       everything a reviewer wants proven (ends with 'N passed, N failed')"
 	@echo "make demo       boot the patched kernel and run a VM with a vmclock inside"
 	@echo "make bench      auto-mode benchmark in the emulated host (BENCH_SECONDS=600)"
-	@echo "make e2e        QEMU 10 + stock guest (ptp_vmclock) on the patched KVM: boot, migration, TSC loss"
+	@echo "make e2e        QEMU 10 + stock guest (ptp_vmclock) on the patched KVM: boot, migration, TSC loss, host slew"
 	@echo "make tree       build/linux: the base, tagged 'base', with patches/ applied (git am)"
 	@echo "make export     build/linux commits -> patches/, series and the new-file tree"
 	@echo "make kernel     the test kernel (tinyconfig + scripts/test-kernel.config), ccache"
@@ -57,6 +57,7 @@ e2e: kernel
 	@HOST_OBJ=build/obj scripts/qemu10-smoke.sh
 	@scripts/qemu10-smoke.sh smoke.mode=migrate smoke.wait=300
 	@scripts/qemu10-smoke.sh smoke.mode=cs
+	@scripts/qemu10-smoke.sh smoke.mode=slew
 
 clean:
 	@if [ -d build/linux ] && git -C build/linux rev-parse -q --verify base >/dev/null && \

@@ -31,6 +31,7 @@ mods=(virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko)
 mode=boot
 [[ " $* " == *" smoke.mode=migrate "* ]] && mode=migrate
 [[ " $* " == *" smoke.mode=cs "* ]] && mode=cs
+[[ " $* " == *" smoke.mode=slew "* ]] && mode=slew
 log=$Q/smoke-console-$mode.log
 limit=${VM_TIMEOUT:-900}
 mkdir -p "$Q/host" "$Q/out"
@@ -186,6 +187,53 @@ if [ "$mode" = cs ]; then
 		fail=1
 	fi
 	cs_timeline | while read -r l; do say "cs: $l"; done
+fi
+
+# smoke.mode=slew: in each phase between two host rate changes, the rate of
+# the guest's kvmclock CLOCK_REALTIME against the driver's PTP time (slope
+# of realtime-ptp over PTP time, from the first to the last sample of the
+# phase, a second clear of each change).  The vmclock follows the host's
+# rate, so this is minus the host's frequency offset when kvmclock does not.
+slew_rates() {
+	grep -a -E 'host frequency set to|guest: sample [0-9]+: ' "$log" |
+		awk '
+		function str(l, re) { return match(l, re) ? substr(l, RSTART, RLENGTH) : "" }
+		function num(l, re,  s) { s = str(l, re); sub(/.* /, "", s); return s + 0 }
+		{
+			h = str($0, "host frequency set to -?[0-9]+ ppm.*CLOCK_TAI [0-9.]+")
+			g = str($0, "guest: sample [0-9]+: .*"); sub(/qemu10-smoke: .*/, "", g)
+			if (h != "") { np++; at[np] = num(h, "CLOCK_TAI [0-9.]+"); ppm[np] = num(h, "to -?[0-9]+") }
+			if (g ~ / ptp [0-9].*realtime-ptp/) { ns++; p[ns] = num(g, " ptp [0-9.]+"); r[ns] = num(g, "realtime-ptp [-0-9]+") }
+		}
+		END {
+			at[0] = -1e18; ppm[0] = 0; at[np + 1] = 1e18
+			for (k = 0; k <= np; k++) {
+				a = ""; b = ""
+				for (j = 1; j <= ns; j++)
+					if (p[j] > at[k] + 1 && p[j] < at[k + 1] - 1) { if (a == "") a = j; b = j }
+				if (a == "" || b == a || p[b] - p[a] < 3) { printf "host %+d ppm: too few samples\n", ppm[k]; continue }
+				printf "host %+d ppm: kvmclock %+.2f ppm against the vmclock (%d samples over %.1f s)\n",
+					ppm[k], (r[b] - r[a]) / (p[b] - p[a]) / 1e3, b - a + 1, p[b] - p[a]
+			}
+		}'
+}
+if [ "$mode" = slew ]; then
+	rates=$(slew_rates)
+	echo "$rates" | while read -r l; do say "slew: $l"; done
+	check_rate() {
+		local host=$1 lo=$2 hi=$3
+		# Every phase at that host rate (the steady one comes twice).
+		if echo "$rates" | awk -v h="$host" -v lo="$lo" -v hi="$hi" '
+			$2 == h { seen = 1; v = $5 + 0; if (v < lo || v > hi) bad = 1 } END { exit !(seen && !bad) }'; then
+			say "ok: host $host ppm: kvmclock against the vmclock in [$lo, $hi] ppm"
+		else
+			warn "FAILED: host $host ppm: kvmclock against the vmclock in [$lo, $hi] ppm"
+			fail=1
+		fi
+	}
+	check_rate +0 -5 5
+	check_rate +100 -105 -95
+	check_rate -100 95 105
 fi
 
 expected_failure='^$'
