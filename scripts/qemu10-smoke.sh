@@ -114,6 +114,24 @@ check "poll() on /dev/vmclock0 returns POLLHUP" 'guest: poll .*POLLHUP.*NOTIFICA
 check "PTP reads agree with the page (inside the rdtsc bracket)" 'guest: sample 0: ptp '
 [ "$mode" != boot ] ||
 	check "every reader sample passed" 'guest: reader exit status 0'
+
+# The host side (vmclock-preload's check thread, in every QEMU process): the
+# page's time at the host TSC plus the vCPU's TSC offset against host
+# CLOCK_TAI read around that TSC, within half the bracket plus 1 us.
+host_check() {
+	grep -a -o -E 'vmclock-preload: check [0-9]+: page - host CLOCK_TAI [-+0-9]+ ns, bracket [0-9]+ ns' "$log" |
+		awk '{ d = $8 + 0; b = $11 + 0; n++; if (d < 0) d = -d
+			if (d > worst) worst = d; if (d > b / 2 + 1000) bad++
+			if (min == "" || b < min) min = b; if (b > max) max = b }
+		END { printf "%d samples, worst |page - host CLOCK_TAI| %d ns, brackets %d-%d ns, %d outside\n", n, worst, min, max, bad
+			exit !(n > 0 && !bad) }'
+}
+if summary=$(host_check); then
+	say "ok: the page agrees with host CLOCK_TAI at the host TSC (within half the bracket + 1 us): $summary"
+else
+	warn "FAILED: the page agrees with host CLOCK_TAI at the host TSC (within half the bracket + 1 us): $summary"
+	fail=1
+fi
 case " $* " in
 *" smoke.mode=migrate "*)
 	check "QEMU 10 migrated the VM (exec: through a FIFO)" 'qemu10-smoke: source: .*tatus: *completed'

@@ -32,6 +32,12 @@
  * No notification eventfd is passed: QEMU 10's ACPI description of the
  * device has no Notify method, so the guest could never be told.
  *
+ * VMCLOCK_PRELOAD_CHECK=N in the environment adds a host-side check, for the
+ * end-to-end test: N times, 250 ms apart, a thread reads the page through
+ * QEMU's own mapping of it and compares its time at the host TSC (plus the
+ * vCPU's TSC offset, read before its first entry; TSC scaling is not
+ * handled) with host CLOCK_TAI read around that TSC.  One line per sample.
+ *
  * The UAPI is defined here (copied from the series' include/uapi/linux/kvm.h)
  * so that this builds against any installed kernel headers:
  *   gcc -O2 -Wall -shared -fPIC -o vmclock-preload.so vmclock-preload.c -ldl
@@ -46,13 +52,39 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <stdlib.h>
+#include <time.h>
 #include <linux/types.h>
+
+#include "vmclock-page.h"
 
 /* From <linux/kvm.h> of any version. */
 #define KVMIO			0xAE
 #define KVM_CREATE_VM		_IO(KVMIO, 0x01)
 #define KVM_CHECK_EXTENSION	_IO(KVMIO, 0x03)
 #define KVM_RUN			_IO(KVMIO, 0x80)
+#define KVM_GET_DEVICE_ATTR	_IOW(KVMIO, 0xe2, struct kvm_device_attr)
+#define KVM_VCPU_TSC_CTRL	0	/* vCPU attribute group */
+#define KVM_VCPU_TSC_OFFSET	0	/* attribute: the vCPU's TSC offset */
+
+struct kvm_device_attr {
+	__u32 flags;
+	__u32 group;
+	__u64 attr;
+	__u64 addr;
+};
+
+/* The head of kvm_userspace_memory_region and ..._region2 alike. */
+struct kvm_region_head {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+};
+
+#define KVM_SET_USER_MEMORY_REGION_NR	0x46
+#define KVM_SET_USER_MEMORY_REGION2_NR	0x49
 
 /* From the kvm-vmclock series' <linux/kvm.h> (patches 0006 and 0012). */
 #define KVM_CAP_VMCLOCK 250
@@ -82,6 +114,95 @@ struct kvm_vmclock {
 static int (*next_ioctl)(int, unsigned long, ...);
 static int vm_fd = -1;		/* written by KVM_CREATE_VM, read by KVM_RUN */
 static pthread_once_t registered = PTHREAD_ONCE_INIT;
+static long real_ioctl(int fd, unsigned long req, void *arg);
+static __thread int run_fd = -1;	/* the vCPU fd of this thread's KVM_RUN */
+static void *page_hva;			/* QEMU's mapping of the vmclock page */
+
+/* The host-side check (VMCLOCK_PRELOAD_CHECK=N), see the header comment. */
+struct check {
+	const volatile struct vmclock_abi *clk;
+	int64_t tsc_offset;
+	long samples;
+};
+
+static __int128 tai_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_TAI, &ts);
+	return (__int128)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *check_thread(void *arg)
+{
+	struct check *c = arg;
+
+	for (long i = 0; i < c->samples; i++) {
+		__int128 t0, t1, page;
+		uint64_t tsc, marker;
+		uint32_t seq;
+		uint8_t st;
+
+		usleep(250000);
+		t0 = tai_ns();
+		tsc = rdtsc_ordered();
+		t1 = tai_ns();
+		page = vmclock_page_time_ns(c->clk, tsc + c->tsc_offset, &marker, &seq, &st);
+		if (page < 0) {
+			fprintf(stderr, "vmclock-preload: check %ld: page has no time (status %s)\n",
+				i, st < 5 ? status_name[st] : "?");
+			continue;
+		}
+		fprintf(stderr, "vmclock-preload: check %ld: page - host CLOCK_TAI %+lld ns, bracket %lld ns, status %s\n",
+			i, (long long)(page - (t0 + t1) / 2), (long long)(t1 - t0),
+			st < 5 ? status_name[st] : "?");
+	}
+	free(c);
+	return NULL;
+}
+
+static void start_check(int vcpu_fd)
+{
+	const char *env = getenv("VMCLOCK_PRELOAD_CHECK");
+	struct kvm_device_attr attr = {
+		.group = KVM_VCPU_TSC_CTRL,
+		.attr = KVM_VCPU_TSC_OFFSET,
+	};
+	struct check *c;
+	pthread_t t;
+
+	if (!env || atol(env) <= 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	attr.addr = (__u64)(unsigned long)&c->tsc_offset;
+	if (!page_hva || vcpu_fd < 0 || real_ioctl(vcpu_fd, KVM_GET_DEVICE_ATTR, &attr)) {
+		fprintf(stderr, "vmclock-preload: check: no page mapping or no TSC offset (%s)\n",
+			strerror(errno));
+		free(c);
+		return;
+	}
+	c->clk = page_hva;
+	c->samples = atol(env);
+	fprintf(stderr, "vmclock-preload: check: TSC offset %lld, %ld samples\n",
+		(long long)c->tsc_offset, c->samples);
+	if (pthread_create(&t, NULL, check_thread, c) == 0)
+		pthread_detach(t);
+	else
+		free(c);
+}
+
+/* Where QEMU maps the vmclock page, from its memslot ioctls. */
+static void note_region(unsigned long req, const struct kvm_region_head *r)
+{
+	if (_IOC_TYPE(req) != KVMIO || (_IOC_NR(req) != KVM_SET_USER_MEMORY_REGION_NR &&
+					_IOC_NR(req) != KVM_SET_USER_MEMORY_REGION2_NR))
+		return;
+	if (r->guest_phys_addr <= VMCLOCK_GPA &&
+	    VMCLOCK_GPA + VMCLOCK_SIZE <= r->guest_phys_addr + r->memory_size)
+		page_hva = (void *)(unsigned long)(r->userspace_addr + VMCLOCK_GPA - r->guest_phys_addr);
+}
 
 /* The ioctl() this one hides (glibc's, or another preload's). */
 static long real_ioctl(int fd, unsigned long req, void *arg)
@@ -131,6 +252,7 @@ static void register_vmclock(void)
 	fprintf(stderr, "vmclock-preload: KVM_SET_VMCLOCK gpa %#llx size %u automatic mode: ok (pid %d, vm fd %d, guest TSC %u kHz, status %#x)\n",
 		(unsigned long long)cur.gpa, cur.size, (int)getpid(), fd,
 		cur.guest_tsc_khz, cur.status);
+	start_check(run_fd);
 out:
 	errno = saved_errno;
 }
@@ -146,10 +268,15 @@ int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 
 	/* Before the vCPU's first entry: the page is a memslot by now. */
-	if (req == KVM_RUN)
+	if (req == KVM_RUN) {
+		run_fd = fd;
 		pthread_once(&registered, register_vmclock);
+	}
 
 	ret = real_ioctl(fd, req, arg);
+
+	if (ret == 0)
+		note_region(req, arg);
 
 	if (req == KVM_CREATE_VM && ret >= 0)
 		__atomic_store_n(&vm_fd, (int)ret, __ATOMIC_RELEASE);
