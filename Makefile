@@ -52,12 +52,9 @@ demo:
 bench:
 	@scripts/bench.sh
 
-# Not part of make test yet: its guest kernel is another build (vmm/NOTES.md).
+# Step 7 of make test, on its own: scripts/e2e.sh.
 e2e: kernel
-	@HOST_OBJ=build/obj scripts/qemu10-smoke.sh
-	@scripts/qemu10-smoke.sh smoke.mode=migrate smoke.wait=300
-	@scripts/qemu10-smoke.sh smoke.mode=cs
-	@scripts/qemu10-smoke.sh smoke.mode=slew
+	@scripts/e2e.sh
 
 clean:
 	@if [ -d build/linux ] && git -C build/linux rev-parse -q --verify base >/dev/null && \

@@ -2,6 +2,8 @@
 # Pack the emulated test host's initramfs: busybox, /init, the selftests
 # built into OUT, the C libraries they need, and /tests/list.
 #   initramfs.sh [SELFTESTS_OUT [IMAGE]]
+# OBJ_DIR: where the KVM modules come from (default build/obj);
+# SELFTESTS_GROUP=NAME: only the selftests of that group (e.g. "series").
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -34,13 +36,14 @@ done
 : >"$root/tests/list"
 while read -r name timeout group _; do
 	[ -x "$out/$name" ] || continue
+	[ -z "${SELFTESTS_GROUP:-}" ] || [ "$group" = "$SELFTESTS_GROUP" ] || continue
 	mkdir -p "$root/tests/$(dirname "$name")"
 	cp "$out/$name" "$root/tests/$name"
 	echo "$name $timeout $group" >>"$root/tests/list"
 done < <(grep -v -e '^#' -e '^[[:space:]]*$' "$ROOT/scripts/selftests.list")
 [ -s "$root/tests/list" ] || die "no selftests found in $out"
 # The scripts of make demo / make bench, when they are being run.
-for mode in demo bench; do
+for mode in demo bench ${INSIDE_MODE:-}; do
 	if [ -x "$out/$mode" ]; then cp "$out/$mode" "$root/tests/$mode"; fi
 done
 

@@ -19,7 +19,7 @@ say "building the test kernel and the selftests (minutes when cold)"
 	{ tail -20 "$BUILD/selftests.log"; die "selftests do not build"; }
 cp "$script" "$SELFTESTS_OUT/$mode"
 chmod +x "$SELFTESTS_OUT/$mode"
-"$ROOT/scripts/initramfs.sh" "$SELFTESTS_OUT" "$BUILD/$mode.cpio.gz"
+INSIDE_MODE=$mode "$ROOT/scripts/initramfs.sh" "$SELFTESTS_OUT" "$BUILD/$mode.cpio.gz"
 say "booting; the output of $mode follows"
 BZIMAGE=$OBJ/arch/x86/boot/bzImage INITRAMFS=$BUILD/$mode.cpio.gz VM_TIMEOUT=$timeout \
 	"$ROOT/scripts/run-vm.sh" "$BUILD/$mode-console.log" "vmclock.mode=$mode" "$@" >/dev/null

@@ -44,10 +44,12 @@ CONTROLS=(
 	"auto-entry-stale|selftest|x86/vmclock_auto_test|no vCPU enters the guest with an AUTO vmclock older than the host's clock line: kvm_vcpu_exit_request() cancels the entry, the workqueue that kicks vCPUs comes later"
 	"auto-failed-write|selftest|x86/vmclock_auto_test|after a failed write, the next line in auto mode cannot be checked against guest memory and must not claim TIME_MONOTONIC"
 	"auto-failed-write-reregister|selftest|x86/vmclock_auto_test|a new registration at the place of a failed write is no fresh start: its first line must not claim TIME_MONOTONIC either"
+	"fuzz-page-cross|selftest|x86/vmclock_fuzz_test|a vmclock must lie in one page (KVM writes it through one mapping): the fuzzer's model predicts EINVAL for every registration that crosses one"
+	"fuzz-host-leap|selftest|x86/vmclock_fuzz_test|KVM_SET_VMCLOCK_HOST refuses a leap_indicator the ABI does not define (EINVAL): the fuzzer's random host clocks hit it"
 	"auto-destroy-slew|selftest|x86/vmclock_auto_test|a VM destroyed while its line is slewed takes the work that ends the slew with it (freeing a pending timer is a WARN with object debugging)"
 )
 # What the baseline boots: every selftest the controls use.
-BASELINE_TESTS="x86/vmclock_abi_test x86/vmclock_test x86/vmclock_migration_test x86/tsc_msrs_test x86/kvm_clock_masterclock_test x86/vmclock_auto_test"
+BASELINE_TESTS="x86/vmclock_abi_test x86/vmclock_fuzz_test x86/vmclock_test x86/vmclock_migration_test x86/tsc_msrs_test x86/kvm_clock_masterclock_test x86/vmclock_auto_test"
 
 export CCACHE_DIR=${CCACHE_DIR:-$BUILD/ccache}
 
@@ -163,6 +165,18 @@ break_private-memory() {
 	else if (kvm_gfn_to_hva_cache_init(kvm, &ghc, gpa, size))' \
 		'	/* NEGATIVE CONTROL: no kvm_mem_is_private() check */
 	if (kvm_gfn_to_hva_cache_init(kvm, &ghc, gpa, size))'
+}
+
+# A registration may cross a page (the fuzzer must see success, not EINVAL).
+break_fuzz-page-cross() {
+	replace_once "$VMCLOCK_C" '	    offset_in_page(cfg->gpa) + cfg->size > PAGE_SIZE)' \
+		'	    offset_in_page(cfg->gpa) + cfg->size > 2 * PAGE_SIZE) /* NEGATIVE CONTROL */'
+}
+
+# One leap_indicator value past the ABI's last is taken.
+break_fuzz-host-leap() {
+	replace_once "$VMCLOCK_C" '	    in->leap_indicator > VMCLOCK_LEAP_POST_NEG ||' \
+		'	    in->leap_indicator > VMCLOCK_LEAP_POST_NEG + 1 || /* NEGATIVE CONTROL */'
 }
 
 # The host TSC's stability is not looked at.

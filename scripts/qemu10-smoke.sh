@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end smoke test of issue 10, by hand (not part of make test yet):
+# End-to-end test of issue 10, one scenario per run (scripts/e2e.sh runs all):
 # the emulated test host (the patched kernel under QEMU 7.2 TCG, as make test
 # boots it) runs QEMU 10 with "-device vmclock" on the patched KVM, with
 # vmm/vmclock-preload.c registering the page in automatic mode; the nested
@@ -20,8 +20,8 @@
 # runs.  OUTER_QEMU=7.2 and OUTER_SMP=N bring those back, to re-check a newer
 # emulator.  The host's built-in KUnit suites are switched off
 # (kunit.enable=0): make test runs them.
-# Console: build/qemu10/smoke-console-{boot,migrate}.log.  Exit status 1 if a
-# check fails.
+# Console: build/qemu10/smoke-console-MODE.log.  Exit status 1 if a check
+# fails; SMOKE_RESULTS=FILE appends one "ok|not ok NAME # what" per check.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -96,24 +96,24 @@ rc=${PIPESTATUS[0]}
 set -e
 say "emulated host ran $(( $(date +%s) - start )) s (QEMU status $rc)"
 
+# Every check is one result: "ok|not ok e2e-MODE-ID # what it proves",
+# appended to $SMOKE_RESULTS when set (scripts/e2e.sh, make test).
 fail=0
+results=${SMOKE_RESULTS:-/dev/null}
+pass() { say "ok: $2"; echo "ok e2e-$mode-$1 # $2" >>"$results"; }
+flunk() { warn "FAILED: $2"; echo "not ok e2e-$mode-$1 # $2" >>"$results"; fail=1; }
 check() {
-	local what=$1 re=$2
-	if grep -q -E "$re" "$log"; then
-		say "ok: $what"
-	else
-		warn "FAILED: $what"
-		fail=1
-	fi
+	local id=$1 what=$2 re=$3
+	if grep -q -E "$re" "$log"; then pass "$id" "$what"; else flunk "$id" "$what"; fi
 }
-check "the run completed" 'qemu10-smoke: completed'
-check "KVM_SET_VMCLOCK from inside QEMU 10 (preload)" 'vmclock-preload: KVM_SET_VMCLOCK .*: ok'
-check "the guest driver registered a PTP clock" 'guest: dmesg: .*vmclock0: registered .*PTP'
-check "/dev/vmclock0 holds KVM's data (X86_TSC, TAI)" 'guest: vmclock: magic .*counter_id 1 \(X86_TSC\) time_type 1 \(TAI\)'
-check "poll() on /dev/vmclock0 returns POLLHUP" 'guest: poll .*POLLHUP.*NOTIFICATION_PRESENT clear'
-check "PTP reads agree with the page (inside the rdtsc bracket)" 'guest: sample 0: ptp '
+check completed "the run completed" 'qemu10-smoke: completed'
+check registered "KVM_SET_VMCLOCK from inside QEMU 10 (preload)" 'vmclock-preload: KVM_SET_VMCLOCK .*: ok'
+check ptp-clock "the guest driver registered a PTP clock" 'guest: dmesg: .*vmclock0: registered .*PTP'
+check page-data "/dev/vmclock0 holds KVM's data (X86_TSC, TAI)" 'guest: vmclock: magic .*counter_id 1 \(X86_TSC\) time_type 1 \(TAI\)'
+check pollhup "poll() on /dev/vmclock0 returns POLLHUP" 'guest: poll .*POLLHUP.*NOTIFICATION_PRESENT clear'
+check ptp-in-bracket "PTP reads agree with the page (inside the rdtsc bracket)" 'guest: sample 0: ptp '
 [ "$mode" != boot ] ||
-	check "every reader sample passed" 'guest: reader exit status 0'
+	check reader-passed "every reader sample passed" 'guest: reader exit status 0'
 
 # The host side (vmclock-preload's check thread, in every QEMU process): the
 # page's time at the host TSC plus the vCPU's TSC offset against host
@@ -127,17 +127,37 @@ host_check() {
 			exit !(n > 0 && !bad) }'
 }
 if summary=$(host_check); then
-	say "ok: the page agrees with host CLOCK_TAI at the host TSC (within half the bracket + 1 us): $summary"
+	pass host-tai "the page agrees with host CLOCK_TAI at the host TSC (within half the bracket + 1 us): $summary"
 else
-	warn "FAILED: the page agrees with host CLOCK_TAI at the host TSC (within half the bracket + 1 us): $summary"
-	fail=1
+	flunk host-tai "the page agrees with host CLOCK_TAI at the host TSC (within half the bracket + 1 us): $summary"
 fi
+# The markers across the move: the guest's last on the source (S), the one
+# QEMU's post_load wrote on the destination (Q, from the preload), and the
+# guest's first new one (N).  Want Q = S + 1 and N = Q + 1.
+marker_arithmetic() {
+	local n s q
+	n=$(grep -a -o -E '\[dst\] guest: sample [0-9]+: NEW disruption_marker [0-9]+ \(was [0-9]+\)' "$log" | head -1)
+	q=$(grep -a -o -E '\[dst\] vmclock-preload: KVM_VMCLOCK_DISRUPTION: ok \(disruption_marker in guest memory before: [0-9]+' "$log" |
+		head -1 | sed 's/.*: //')
+	s=$(echo "$n" | sed -n 's/.*(was \([0-9]*\))/\1/p')
+	n=$(echo "$n" | sed -n 's/.*NEW disruption_marker \([0-9]*\) .*/\1/p')
+	echo "source ${s:-?}, QEMU's post_load ${q:-?}, guest after the move ${n:-?}"
+	[ -n "$n" ] && [ -n "$s" ] && [ -n "$q" ] && [ "$q" = $((s + 1)) ] && [ "$n" = $((q + 1)) ]
+}
 case " $* " in
 *" smoke.mode=migrate "*)
-	check "QEMU 10 migrated the VM (exec: through a FIFO)" 'qemu10-smoke: source: .*tatus: *completed'
-	check "the destination registered the vmclock again (preload)" '\[dst\] vmclock-preload: KVM_SET_VMCLOCK .*: ok'
-	check "the guest saw a new disruption_marker after the move" '\[dst\] guest: sample [0-9]+: NEW disruption_marker'
-	check "PTP reads on the destination agree with the page" '\[dst\] guest: sample [0-9]+: .*ptp .*page \['
+	check migrated "QEMU 10 migrated the VM (exec: through a FIFO)" 'qemu10-smoke: source: .*tatus: *completed'
+	check dst-registered "the destination registered the vmclock again (preload)" '\[dst\] vmclock-preload: KVM_SET_VMCLOCK .*: ok'
+	check new-marker "the guest saw a new disruption_marker after the move" '\[dst\] guest: sample [0-9]+: NEW disruption_marker'
+	check dst-ptp "PTP reads on the destination agree with the page" '\[dst\] guest: sample [0-9]+: .*ptp .*page \['
+	check dst-kvm-disruption "the destination also signalled the disruption through KVM (KVM_VMCLOCK_DISRUPTION)" '\[dst\] vmclock-preload: KVM_VMCLOCK_DISRUPTION: ok'
+	# QEMU's post_load bump (in guest memory) and KVM's (the ioctl) both
+	# reach the guest: its new marker is the source's + 2, and QEMU's + 1.
+	if markers=$(marker_arithmetic); then
+		pass both-disruptions "the guest's new disruption_marker counts QEMU's post_load bump and KVM_VMCLOCK_DISRUPTION: $markers"
+	else
+		flunk both-disruptions "the guest's new disruption_marker counts QEMU's post_load bump and KVM_VMCLOCK_DISRUPTION: $markers"
+	fi
 	;;
 esac
 # What the guest saw across the move: the last sample before the new
@@ -191,18 +211,17 @@ cs_timeline() {
 # smoke.mode=cs: reads fail while the host is off the TSC, and only then.
 unreliable_read='PTP_SYS_OFFSET_EXTENDED failed: Invalid argument; page status 4 \(UNRELIABLE\)'
 if [ "$mode" = cs ]; then
-	check "reads succeed before the host leaves the TSC" 'guest: sample [0-4]: ptp .*status SYNCHRONIZED'
-	check "the host clocksource left the TSC" 'qemu10-smoke: host clocksource switched to (hpet|acpi_pm)'
-	check "then the driver refuses reads (-EINVAL), the page says UNRELIABLE" "guest: sample [0-9]+: $unreliable_read"
-	check "the host clocksource is back on the TSC" 'qemu10-smoke: host clocksource switched back to tsc'
-	check "the NTP daemon set the TAI offset again" 'qemu10-smoke: host clocksource ntp daemon .*CLOCK_TAI'
+	check reads-before "reads succeed before the host leaves the TSC" 'guest: sample [0-4]: ptp .*status SYNCHRONIZED'
+	check left-tsc "the host clocksource left the TSC" 'qemu10-smoke: host clocksource switched to (hpet|acpi_pm)'
+	check unreliable "then the driver refuses reads (-EINVAL), the page says UNRELIABLE" "guest: sample [0-9]+: $unreliable_read"
+	check back-on-tsc "the host clocksource is back on the TSC" 'qemu10-smoke: host clocksource switched back to tsc'
+	check daemon "the NTP daemon set the TAI offset again" 'qemu10-smoke: host clocksource ntp daemon .*CLOCK_TAI'
 	# The last sample is a good read: the clock came back once the host is
 	# on the TSC and its NTP state is set again.
 	if cs_timeline | tail -1 | grep -q 'guest: read ok, status SYNCHRONIZED'; then
-		say "ok: back on the TSC, reads succeed again (SYNCHRONIZED)"
+		pass reads-again "back on the TSC, reads succeed again (SYNCHRONIZED)"
 	else
-		warn "FAILED: back on the TSC, reads succeed again (SYNCHRONIZED)"
-		fail=1
+		flunk reads-again "back on the TSC, reads succeed again (SYNCHRONIZED)"
 	fi
 	cs_timeline | while read -r l; do say "cs: $l"; done
 fi
@@ -243,10 +262,9 @@ if [ "$mode" = slew ]; then
 		# Every phase at that host rate (the steady one comes twice).
 		if echo "$rates" | awk -v h="$host" -v lo="$lo" -v hi="$hi" '
 			$2 == h { seen = 1; v = $5 + 0; if (v < lo || v > hi) bad = 1 } END { exit !(seen && !bad) }'; then
-			say "ok: host $host ppm: kvmclock against the vmclock in [$lo, $hi] ppm"
+			pass "rate$host" "host $host ppm: kvmclock against the vmclock in [$lo, $hi] ppm"
 		else
-			warn "FAILED: host $host ppm: kvmclock against the vmclock in [$lo, $hi] ppm"
-			fail=1
+			flunk "rate$host" "host $host ppm: kvmclock against the vmclock in [$lo, $hi] ppm"
 		fi
 	}
 	check_rate +0 -5 5
@@ -257,12 +275,14 @@ fi
 expected_failure='^$'
 [ "$mode" = cs ] && expected_failure=$unreliable_read
 if grep -E 'guest: .*(OUTSIDE|BACKWARDS|failed)' "$log" | grep -q -v -E "$expected_failure"; then
-	warn "FAILED: a reader sample was outside its bracket, went back, or failed"
-	fail=1
+	flunk samples "every reader sample inside its bracket, none back, none failed (cs mode: but the UNRELIABLE refusals)"
+else
+	pass samples "every reader sample inside its bracket, none back, none failed (cs mode: but the UNRELIABLE refusals)"
 fi
 if grep -E '(WARNING|BUG|Oops|Kernel panic|possible recursive locking)' "$log" | grep -v 'qemu10-smoke' | head -5 | grep .; then
-	warn "FAILED: a kernel report in the console"
-	fail=1
+	flunk no-reports "no kernel report (WARNING, BUG, Oops, panic, lockdep) in the console"
+else
+	pass no-reports "no kernel report (WARNING, BUG, Oops, panic, lockdep) in the console"
 fi
 [ "$fail" = 0 ] || die "qemu10 smoke test failed (console: $log)"
 say "qemu10 smoke test passed"

@@ -8,6 +8,8 @@ per line) and the console log of the emulated test host, which holds
  - every kernel report: a WARNING, BUG, Oops, KASAN or lockdep splat, or a
    panic, each of which fails the run, as does a run that never printed
    its completion marker (a crash or a hang).
+More consoles (PREFIX=PATH: the KASAN kernel's boot) are read the same way,
+their results named PREFIX.NAME.
 Output: build/test-results.ktap and, last on stdout, "N passed, N failed,
 N skipped". Exit status 1 if anything failed.
 """
@@ -101,29 +103,41 @@ def console_results(path, known):
     return out, reports, booted, completed
 
 
+def console_checks(console, prefix, known):
+    """The results of one boot of the emulated host, names under @prefix."""
+    try:
+        res, reports, booted, completed = console_results(console, known)
+    except FileNotFoundError:
+        res, reports, booted, completed = [], [], False, False
+    out = [(s, prefix + n, w) for s, n, w in res]
+    out.append(('ok' if booted else 'not ok', prefix + 'host.boot',
+                '' if booted else 'the test host never reached /init'))
+    out.append(('ok' if completed else 'not ok', prefix + 'host.run-completed',
+                '' if completed else 'no completion marker: crash or hang (see ' + console + ')'))
+    seen = set()
+    for what, line in reports:
+        if (what, line) in seen:
+            continue
+        seen.add((what, line))
+        print('FAIL: %s in the console log %s: %s' % (what, console, line))
+    out.append(('not ok' if reports else 'ok', prefix + 'host.console-clean',
+                '%d kernel report(s): %s' % (len(seen), ', '.join(sorted({w for w, _ in seen})))
+                if reports else ''))
+    return out
+
+
 def main():
+    """results.py HOST_RESULTS CONSOLE|- KTAP [PREFIX=CONSOLE...]"""
     host_file, console, ktap = sys.argv[1:4]
     results = host_results(host_file)
+    known = known_reports(os.path.join(os.path.dirname(__file__), 'known-kernel-reports.txt'))
     if console != '-':
-        try:
-            known = known_reports(os.path.join(os.path.dirname(__file__), 'known-kernel-reports.txt'))
-            res, reports, booted, completed = console_results(console, known)
-        except FileNotFoundError:
-            res, reports, booted, completed = [], [], False, False
-        results += res
-        results.append(('ok' if booted else 'not ok', 'host.boot',
-                        '' if booted else 'the test host never reached /init'))
-        results.append(('ok' if completed else 'not ok', 'host.run-completed',
-                        '' if completed else 'no completion marker: crash or hang (see ' + console + ')'))
-        seen = set()
-        for what, line in reports:
-            if (what, line) in seen:
-                continue
-            seen.add((what, line))
-            print('FAIL: %s in the console log: %s' % (what, line))
-        results.append(('not ok' if reports else 'ok', 'host.console-clean',
-                        '%d kernel report(s): %s' % (len(seen), ', '.join(sorted({w for w, _ in seen})))
-                        if reports else ''))
+        results += console_checks(console, '', known)
+        # More boots of the emulated host (the KASAN kernel's): a missing
+        # console is a failure like any other.
+        for extra in sys.argv[4:]:
+            prefix, _, path = extra.partition('=')
+            results += console_checks(path, prefix + '.', known)
     with open(ktap, 'w') as f:
         f.write('KTAP version 1\n1..%d\n' % len(results))
         for i, (status, name, why) in enumerate(results, 1):

@@ -15,35 +15,35 @@ elapsed() { echo "$(( $(date +%s) - t0 ))s"; }
 
 finish() {
 	say "results: $ktap ($(elapsed) in all)"
-	exec python3 "$ROOT/scripts/results.py" "$host" "$1" "$ktap"
+	exec python3 "$ROOT/scripts/results.py" "$host" "$1" "$ktap" "${@:2}"
 }
 
-say "[1/6] packages"
+say "[1/8] packages"
 "$ROOT/scripts/deps.sh"
 
-say "[2/6] base and work tree"
+say "[2/8] base and work tree"
 "$ROOT/scripts/fetch-base.sh"
 "$ROOT/scripts/tree.sh"
 
-say "[3/6] the series: applies, each patch builds and passes checkpatch --strict, new-file tree ($(elapsed))"
+say "[3/8] the series: applies, each patch builds and passes checkpatch --strict, new-file tree ($(elapsed))"
 "$ROOT/scripts/check-series.sh" >>"$host" ||
 	echo "not ok series-checks # scripts/check-series.sh failed: see its messages above" >>"$host"
 if grep -q '^not ok patch-.*-applies' "$host"; then
 	finish -
 fi
 
-say "[4/6] test kernel ($(elapsed))"
+say "[4/8] test kernel ($(elapsed))"
 if ! "$ROOT/scripts/kernel.sh" >"$BUILD/kernel.log" 2>&1; then
 	grep -E 'error|Error' "$BUILD/kernel.log" | head -5 >&2
 	echo "not ok kernel-builds # the test kernel does not build (log: build/kernel.log)" >>"$host"
 	finish -
 fi
 echo "ok kernel-builds" >>"$host"
-say "[4/6] build variants: W=1, CONFIG_KVM_VMCLOCK=n, KVM built in ($(elapsed))"
+say "[4/8] build variants: W=1, CONFIG_KVM_VMCLOCK=n, KVM built in ($(elapsed))"
 "$ROOT/scripts/build-variants.sh" >>"$host" ||
 	echo "not ok build-variants # scripts/build-variants.sh failed: see its messages above" >>"$host"
 
-say "[5/6] KVM selftests ($(elapsed))"
+say "[5/8] KVM selftests ($(elapsed))"
 if ! "$ROOT/scripts/selftests.sh" >"$BUILD/selftests.log" 2>&1; then
 	grep -E 'error' "$BUILD/selftests.log" | head -5 >&2
 	echo "not ok selftests-build # the selftests do not build (log: build/selftests.log)" >>"$host"
@@ -52,6 +52,20 @@ fi
 echo "ok selftests-build" >>"$host"
 "$ROOT/scripts/initramfs.sh"
 
-say "[6/6] boot the emulated test host, KUnit and selftests inside ($(elapsed))"
+say "[6/8] boot the emulated test host, KUnit and selftests inside ($(elapsed))"
 "$ROOT/scripts/run-vm.sh" "$console"
-finish "$console"
+
+say "[7/8] the KASAN + UBSAN kernel: the series' selftests and the KUnit suites ($(elapsed))"
+kasan_console=$BUILD/console-kasan.log
+rm -f "$kasan_console"
+if "$ROOT/scripts/kasan.sh" "$kasan_console"; then
+	echo "ok kasan-kernel-builds" >>"$host"
+else
+	echo "not ok kasan-kernel-builds # the KASAN + UBSAN kernel does not build (log: build/kernel-kasan.log)" >>"$host"
+fi
+
+say "[8/8] end to end: stock QEMU 10 and the stock guest's ptp_vmclock on the patched KVM, inside the emulated host ($(elapsed))"
+"$ROOT/scripts/e2e.sh" "$host" 2>&1 | tee "$BUILD/e2e.log" |
+	grep --line-buffered -E '^==> (e2e:|ok:|building|booting)|^WARNING: FAILED|^ERROR' | sed -u 's/^/    /' || true
+say "end to end done ($(elapsed); log: build/e2e.log)"
+finish "$console" "kasan=$kasan_console"

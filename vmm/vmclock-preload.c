@@ -36,7 +36,15 @@
  * end-to-end test: N times, 250 ms apart, a thread reads the page through
  * QEMU's own mapping of it and compares its time at the host TSC (plus the
  * vCPU's TSC offset, read before its first entry; TSC scaling is not
- * handled) with host CLOCK_TAI read around that TSC.  One line per sample.
+ * handled) with host CLOCK_TAI read around that TSC.  One line per sample,
+ * on stderr, or appended to the file VMCLOCK_PRELOAD_CHECK_LOG names: QEMU's
+ * serial output on the same stream could otherwise be cut by a sample line.
+ *
+ * VMCLOCK_PRELOAD_DISRUPT=1 (for the destination of a live migration) also
+ * signals the disruption the KVM API way, KVM_VMCLOCK_DISRUPTION, right
+ * after the registration: on top of QEMU's own post_load bump in guest
+ * memory, which KVM adopts, so the guest sees QEMU's marker plus one.  The
+ * line it prints carries the marker guest memory held before (QEMU's).
  *
  * The UAPI is defined here (copied from the series' include/uapi/linux/kvm.h)
  * so that this builds against any installed kernel headers:
@@ -104,8 +112,17 @@ struct kvm_vmclock {
 	__u64 reserved[4];
 };
 
+#define KVM_VMCLOCK_DISRUPTED		(1 << 0)
+
+struct kvm_vmclock_disruption {
+	__u32 flags;
+	__u32 notice;
+	__u64 reserved[3];
+};
+
 #define KVM_SET_VMCLOCK		_IOW(KVMIO, 0xd8, struct kvm_vmclock)
 #define KVM_GET_VMCLOCK		_IOR(KVMIO, 0xd9, struct kvm_vmclock)
+#define KVM_VMCLOCK_DISRUPTION	_IOW(KVMIO, 0xdb, struct kvm_vmclock_disruption)
 
 /* QEMU 10's hw/acpi/vmclock.h: VMCLOCK_ADDR, VMCLOCK_SIZE */
 #define VMCLOCK_GPA	0xfeffb000ULL
@@ -123,6 +140,7 @@ struct check {
 	const volatile struct vmclock_abi *clk;
 	int64_t tsc_offset;
 	long samples;
+	FILE *out;
 };
 
 static __int128 tai_ns(void)
@@ -149,16 +167,36 @@ static void *check_thread(void *arg)
 		t1 = tai_ns();
 		page = vmclock_page_time_ns(c->clk, tsc + c->tsc_offset, &marker, &seq, &st);
 		if (page < 0) {
-			fprintf(stderr, "vmclock-preload: check %ld: page has no time (status %s)\n",
+			fprintf(c->out, "vmclock-preload: check %ld: page has no time (status %s)\n",
 				i, st < 5 ? status_name[st] : "?");
 			continue;
 		}
-		fprintf(stderr, "vmclock-preload: check %ld: page - host CLOCK_TAI %+lld ns, bracket %lld ns, status %s\n",
+		fprintf(c->out, "vmclock-preload: check %ld: page - host CLOCK_TAI %+lld ns, bracket %lld ns, status %s, disruption_marker %llu\n",
 			i, (long long)(page - (t0 + t1) / 2), (long long)(t1 - t0),
-			st < 5 ? status_name[st] : "?");
+			st < 5 ? status_name[st] : "?", (unsigned long long)marker);
 	}
+	if (c->out != stderr)
+		fclose(c->out);
 	free(c);
 	return NULL;
+}
+
+/* Where the check's lines go: VMCLOCK_PRELOAD_CHECK_LOG, else stderr. */
+static FILE *check_output(void)
+{
+	const char *path = getenv("VMCLOCK_PRELOAD_CHECK_LOG");
+	FILE *f;
+
+	if (!path || !*path)
+		return stderr;
+	f = fopen(path, "a");
+	if (!f) {
+		fprintf(stderr, "vmclock-preload: check: %s: %s, using stderr\n",
+			path, strerror(errno));
+		return stderr;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	return f;
 }
 
 static void start_check(int vcpu_fd)
@@ -187,10 +225,14 @@ static void start_check(int vcpu_fd)
 	c->samples = atol(env);
 	fprintf(stderr, "vmclock-preload: check: TSC offset %lld, %ld samples\n",
 		(long long)c->tsc_offset, c->samples);
-	if (pthread_create(&t, NULL, check_thread, c) == 0)
+	c->out = check_output();
+	if (pthread_create(&t, NULL, check_thread, c) == 0) {
 		pthread_detach(t);
-	else
-		free(c);
+		return;
+	}
+	if (c->out != stderr)
+		fclose(c->out);
+	free(c);
 }
 
 /* Where QEMU maps the vmclock page, from its memslot ioctls. */
@@ -217,6 +259,25 @@ static long real_ioctl(int fd, unsigned long req, void *arg)
 		__atomic_store_n(&next_ioctl, fn, __ATOMIC_RELEASE);
 	}
 	return fn(fd, req, arg);
+}
+
+/* VMCLOCK_PRELOAD_DISRUPT=1: KVM_VMCLOCK_DISRUPTION, see the header. */
+static void signal_disruption(int fd)
+{
+	struct kvm_vmclock_disruption d = { .flags = KVM_VMCLOCK_DISRUPTED };
+	const char *env = getenv("VMCLOCK_PRELOAD_DISRUPT");
+	unsigned long long before;
+
+	if (!env || strcmp(env, "1"))
+		return;
+	before = page_hva ? ((volatile struct vmclock_abi *)page_hva)->disruption_marker : 0;
+	if (real_ioctl(fd, KVM_VMCLOCK_DISRUPTION, &d)) {
+		fprintf(stderr, "vmclock-preload: KVM_VMCLOCK_DISRUPTION: FAILED: %s\n",
+			strerror(errno));
+		return;
+	}
+	fprintf(stderr, "vmclock-preload: KVM_VMCLOCK_DISRUPTION: ok (disruption_marker in guest memory before: %llu)\n",
+		before);
 }
 
 static void register_vmclock(void)
@@ -252,6 +313,7 @@ static void register_vmclock(void)
 	fprintf(stderr, "vmclock-preload: KVM_SET_VMCLOCK gpa %#llx size %u automatic mode: ok (pid %d, vm fd %d, guest TSC %u kHz, status %#x)\n",
 		(unsigned long long)cur.gpa, cur.size, (int)getpid(), fd,
 		cur.guest_tsc_khz, cur.status);
+	signal_disruption(fd);
 	start_check(run_fd);
 out:
 	errno = saved_errno;

@@ -59,7 +59,7 @@
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		19
+#define NR_TESTS		20
 
 /* Opt-in for the tests that change the host clock. */
 #define DESTRUCTIVE_ENV		"KVM_VMCLOCK_DESTRUCTIVE"
@@ -2864,6 +2864,88 @@ static void test_destroy_in_slew(void)
 }
 
 /*
+ * 20. Many VMs and one host frequency change.  Each VM's vCPU sees the new
+ * line at its first entry after the change, published by that entry (one
+ * update per VM), whether the work that the notifier queued has reached its
+ * VM yet or not.  Then a second change with no vCPU running: how long the
+ * work takes to reach all of them (fan-out, emulated time).  The notifier
+ * itself does one compare whatever the number of VMs (see
+ * kvm_vmclock_gtod_notify()); each VM counts the line changes the work
+ * brought it, which must be one per host change, not one per VM or tick.
+ */
+#define MANY_VMS		100
+#define FANOUT_WAIT_NS		(5 * NSEC_PER_SEC)
+
+/* How many of @t[0..@nr) have seen a line change since @changes. */
+static int vms_with_new_line(struct test_vm *t, const u64 *changes, int nr)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nr; i++)
+		n += vm_get_stat(t[i].vm, vmclock_line_changes) != changes[i];
+	return n;
+}
+
+static void test_many_vms(void)
+{
+	u64 updates[MANY_VMS], changes[MANY_VMS], periods[MANY_VMS];
+	u64 start, fanout_ns, most = 0, c;
+	struct guest_reading r;
+	struct test_vm *t;
+	int i, seen;
+
+	if (!destructive_ok("many VMs"))
+		return;
+	host_baseline();
+	t = calloc(MANY_VMS, sizeof(*t));
+	TEST_ASSERT(t, "calloc() of %d VMs failed", MANY_VMS);
+	for (i = 0; i < MANY_VMS; i++) {
+		create_test_vm(&t[i], 0);
+		guest_read_clock(&t[i], &r);
+		periods[i] = r.period;
+		updates[i] = vmclock_updates(&t[i]);
+		changes[i] = vm_get_stat(t[i].vm, vmclock_line_changes);
+	}
+
+	set_freq_ppm(PPM(FREQ_STEP_PPM));
+	for (i = 0; i < MANY_VMS; i++) {
+		guest_read_clock(&t[i], &r);
+		TEST_ASSERT(r.period != periods[i] &&
+			    vmclock_updates(&t[i]) == updates[i] + 1,
+			    "VM %d of %d: the first entry after a +%d ppm host change saw period %lu (was %lu), vmclock_updates +%lu, want a new period and one update",
+			    i, MANY_VMS, FREQ_STEP_PPM, r.period, periods[i],
+			    vmclock_updates(&t[i]) - updates[i]);
+	}
+	for (i = 0; i < MANY_VMS; i++) {
+		c = vm_get_stat(t[i].vm, vmclock_line_changes) - changes[i];
+		TEST_ASSERT(c >= 1 && c <= 2,
+			    "VM %d of %d: %lu line changes for one host change",
+			    i, MANY_VMS, c);
+		most = max(most, c);
+		changes[i] += c;
+	}
+
+	/* Back to 0 ppm, nobody running: the work alone reaches every VM. */
+	start = now_ns(CLOCK_MONOTONIC);
+	set_freq_ppm(0);
+	while ((seen = vms_with_new_line(t, changes, MANY_VMS)) < MANY_VMS &&
+	       now_ns(CLOCK_MONOTONIC) - start < FANOUT_WAIT_NS)
+		usleep(100);
+	fanout_ns = now_ns(CLOCK_MONOTONIC) - start;
+	TEST_ASSERT(seen == MANY_VMS,
+		    "%d of %d VMs learned of a host frequency change within %lu ms",
+		    seen, MANY_VMS, FANOUT_WAIT_NS / NSEC_PER_MSEC);
+
+	for (i = 0; i < MANY_VMS; i++)
+		destroy_test_vm(&t[i]);
+	free(t);
+	test_passed("many VMs",
+		    "%d VMs: each saw a +%d ppm host change at its first entry, with one update; at most %lu line change(s) per VM per host change; a change reached all %d in %lu us (emulated)\n",
+		    MANY_VMS, FREQ_STEP_PPM, most, MANY_VMS,
+		    fanout_ns / NSEC_PER_USEC);
+}
+
+/*
  * Benchmark: how often automatic mode publishes, and how close to host time,
  * while the host clock is steered as NTP daemons steer it, and how much of
  * that work is per host and how much per VM.  Counts carry over to
@@ -3198,6 +3280,7 @@ int main(int argc, char *argv[])
 	test_bounds();
 	test_failed_write();
 	test_destroy_in_slew();
+	test_many_vms();
 
 	ksft_finished();
 }
