@@ -35,7 +35,7 @@
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		20
+#define NR_TESTS		21
 #define NR_VCPUS		2
 
 /* The most vCPUs a VM has here: the one-writer test, and a late vCPU. */
@@ -117,6 +117,8 @@ enum guest_op {
 	OP_SCRIBBLE,	/* Write garbage over it and leave seq_count odd. */
 	OP_READ_LOOP,	/* Read and check it until told to stop. */
 	OP_SPIN,	/* Do nothing until told to stop. */
+	OP_SCRIBBLE_LOOP, /* Scribble over it until told to stop. */
+	OP_SPIN_COUNT,	/* Count loops until told to stop. */
 };
 
 /* Per-vCPU operation, and shared state for the looping operations. */
@@ -165,6 +167,42 @@ static void guest_scribble(struct vmclock_abi *clk)
 		WRITE_ONCE(p[i], 0x5a5a5a5a5a5a5a5aULL * (i + 1));
 	WRITE_ONCE(clk->seq_count, HOSTILE_SEQ);
 	GUEST_SYNC1(0);
+}
+
+/*
+ * Scribble until the host says stop: garbage everywhere (magic and size
+ * included), seq_count odd and different each round.
+ */
+static void guest_scribble_loop(struct vmclock_abi *clk)
+{
+	u64 *p = (u64 *)clk, n = 0;
+	int i;
+
+	while (!READ_ONCE(guest_stop)) {
+		for (i = 0; i < sizeof(*clk) / sizeof(*p); i++)
+			WRITE_ONCE(p[i], 0x5a5a5a5a5a5a5a5aULL * (i + 1) + n);
+		WRITE_ONCE(clk->seq_count, HOSTILE_SEQ + 2 * (u32)n);
+		n++;
+	}
+	GUEST_SYNC1(n);
+}
+
+/*
+ * Loop until the host says stop; report the loops and the longest gap
+ * between two of them in TSC cycles (the vCPU was out of the guest then).
+ */
+static void guest_spin_count(void)
+{
+	u64 n = 0, worst = 0, last = rdtsc(), now;
+
+	while (!READ_ONCE(guest_stop)) {
+		now = rdtsc();
+		if (now - last > worst)
+			worst = now - last;
+		last = now;
+		n++;
+	}
+	GUEST_SYNC2(n, worst);
 }
 
 /*
@@ -218,6 +256,12 @@ static void guest_code(struct vmclock_abi *clk, u32 id)
 			break;
 		case OP_READ_LOOP:
 			guest_read_loop(clk);
+			break;
+		case OP_SCRIBBLE_LOOP:
+			guest_scribble_loop(clk);
+			break;
+		case OP_SPIN_COUNT:
+			guest_spin_count();
 			break;
 		case OP_SPIN:
 			WRITE_ONCE(guest_spinning[id], 1);
@@ -2821,6 +2865,146 @@ static void measure_host_line(void)
 		line_b.width_ns);
 }
 
+/*
+ * 21: a guest that scribbles over the page without pause on one vCPU (magic
+ * and size overwritten, seq_count odd and changing) while its two other
+ * vCPUs keep entering and the VMM keeps supplying new data, next to a VM
+ * that behaves.  Each update request costs at most VMCLOCK_WRITE_ATTEMPTS
+ * compare-and-exchange attempts; an update that loses is retried at most
+ * every HZ / 10 once the backoff ramped up, not in a loop; the other vCPUs
+ * keep running; the other VM gets every update, exactly, at the first
+ * attempt; and the first write after the guest stopped is exact.
+ */
+#define HOSTILE_VCPUS		3
+#define HOSTILE_UPDATES		100
+#define HOSTILE_UPDATE_GAP_US	2000
+#define KVM_WRITE_ATTEMPTS	4	/* VMCLOCK_WRITE_ATTEMPTS in vmclock.c */
+#define RETRIES_PER_SEC		10	/* The backoff's ceiling, HZ / 10 */
+#define RETRY_RAMP		8	/* Retries before it: 1, 2, 4... jiffies */
+
+struct vmclock_counts {
+	u64 requests, attempts, updates, foreign;
+};
+
+static void get_counts(struct kvm_vm *vm, struct vmclock_counts *c)
+{
+	c->requests = vm_get_stat(vm, vmclock_update_requests);
+	c->attempts = vm_get_stat(vm, vmclock_write_attempts);
+	c->updates = vm_get_stat(vm, vmclock_updates);
+	c->foreign = vm_get_stat(vm, vmclock_foreign_writes);
+}
+
+static void counts_since(struct kvm_vm *vm, struct vmclock_counts *c)
+{
+	struct vmclock_counts now;
+
+	get_counts(vm, &now);
+	c->requests = now.requests - c->requests;
+	c->attempts = now.attempts - c->attempts;
+	c->updates = now.updates - c->updates;
+	c->foreign = now.foreign - c->foreign;
+}
+
+static void test_hostile_guest_continuous(void)
+{
+	struct vcpu_thread threads[HOSTILE_VCPUS];
+	struct kvm_vcpu *vcpus[HOSTILE_VCPUS], *ovcpu;
+	struct vmclock_abi host, ohost, *clk;
+	struct vmclock_counts h, o;
+	u64 offset, ooffset, start, ns, max_requests, loops, worst = 0;
+	struct kvm_vm *vm, *other;
+	int i;
+
+	vm = create_vm(vcpus, HOSTILE_VCPUS);
+	clk = vmclock_hva(vm);
+	offset = tsc_offset(vcpus[0]);
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(&host);
+	set_rich_host(vm, &host);
+	run_all(vcpus, HOSTILE_VCPUS);
+	assert_published("hostile, continuous: before", clk, &host, offset,
+			 VMCLOCK_SIZE);
+
+	other = create_vm(&ovcpu, 1);
+	ooffset = tsc_offset(ovcpu);
+	set_vmclock(other, VMCLOCK_GPA, VMCLOCK_SIZE);
+	make_rich_clock(&ohost);
+	set_rich_host(other, &ohost);
+	read_and_check("hostile, continuous: the other VM before", ovcpu,
+		       &ohost, ooffset);
+
+	/* create_vm() reset the ops; the hostile VM's are set now. */
+	guest_op[0] = OP_SCRIBBLE_LOOP;
+	for (i = 1; i < HOSTILE_VCPUS; i++)
+		guest_op[i] = OP_SPIN_COUNT;
+	sync_global_to_guest(vm, guest_op);
+	set_guest_stop(vm, false);
+
+	get_counts(vm, &h);
+	get_counts(other, &o);
+	for (i = 0; i < HOSTILE_VCPUS; i++) {
+		threads[i].vcpu = vcpus[i];
+		pthread_create(&threads[i].tid, NULL, vcpu_thread_fn,
+			       &threads[i]);
+	}
+	start = vmclock_host_tai_ns();
+	for (i = 0; i < HOSTILE_UPDATES; i++) {
+		set_new_data(vm, &host);
+		set_new_data(other, &ohost);
+		read_and_check("hostile, continuous: the other VM", ovcpu,
+			       &ohost, ooffset);
+		usleep(HOSTILE_UPDATE_GAP_US);
+	}
+	ns = vmclock_host_tai_ns() - start;
+	counts_since(vm, &h);
+	counts_since(other, &o);
+	set_guest_stop(vm, true);
+	for (i = 0; i < HOSTILE_VCPUS; i++)
+		pthread_join(threads[i].tid, NULL);
+
+	TEST_ASSERT(h.requests >= HOSTILE_UPDATES &&
+		    h.attempts <= KVM_WRITE_ATTEMPTS * h.requests,
+		    "hostile, continuous: %lu compare-and-exchange attempts for %lu update requests, at most %d each",
+		    h.attempts, h.requests, KVM_WRITE_ATTEMPTS);
+	max_requests = HOSTILE_UPDATES + RETRY_RAMP +
+		       ns * RETRIES_PER_SEC / NSEC_PER_SEC;
+	TEST_ASSERT(h.requests <= max_requests,
+		    "hostile, continuous: %lu update requests in %lu ms for %d updates: lost updates were retried more often than every HZ / 10 (at most %lu)",
+		    h.requests, ns / 1000000, HOSTILE_UPDATES,
+		    max_requests);
+	TEST_ASSERT(h.foreign > 0,
+		    "hostile, continuous: KVM never noticed the scribbling (vmclock_foreign_writes +0)");
+	TEST_ASSERT(threads[0].uc.args[0] > 0,
+		    "hostile, continuous: the scribbling vCPU never ran");
+	for (i = 1; i < HOSTILE_VCPUS; i++) {
+		loops = threads[i].uc.args[0];
+		worst = max(worst, threads[i].uc.args[1]);
+		TEST_ASSERT(loops > 0,
+			    "hostile, continuous: vCPU %d made no progress while the guest scribbled",
+			    i);
+	}
+	TEST_ASSERT(o.updates == HOSTILE_UPDATES &&
+		    o.attempts == HOSTILE_UPDATES && !o.foreign,
+		    "hostile, continuous: the other VM had %lu updates, %lu attempts, %lu foreign writes for %d changes: want one update and one attempt each, no foreign write",
+		    o.updates, o.attempts, o.foreign, HOSTILE_UPDATES);
+
+	/* The guest stopped: the next write adopts the VMM's fields found. */
+	host.disruption_marker = clk->disruption_marker;
+	host.vm_generation_counter = clk->vm_generation_counter;
+	host.flags = (host.flags & ~VMM_FLAGS) | (clk->flags & VMM_FLAGS);
+	set_new_data(vm, &host);
+	read_and_check("hostile, continuous: after", vcpus[1], &host, offset);
+	assert_published("hostile, continuous: after", clk, &host, offset,
+			 VMCLOCK_SIZE);
+
+	kvm_vm_free(other);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("hostile guest scribbling continuously: %lu attempts for %lu requests (%d triggers, %lu updates got through, %lu foreign writes seen) in %lu ms; the other vCPUs looped, longest gap %lu TSC cycles; the other VM: %lu updates in %lu attempts; exact after\n",
+			      h.attempts, h.requests, HOSTILE_UPDATES,
+			      h.updates, h.foreign, ns / 1000000, worst,
+			      o.updates, o.attempts);
+}
+
 int main(void)
 {
 	struct kvm_vcpu *vcpu;
@@ -2872,6 +3056,7 @@ int main(void)
 	test_blocked_writer();
 	test_racing_vmm();
 	test_waiting_vcpu_signalled();
+	test_hostile_guest_continuous();
 
 	ksft_finished();
 }
