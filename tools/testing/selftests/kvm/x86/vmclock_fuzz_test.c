@@ -58,11 +58,14 @@
 #define PRIVATE_GPA		0xc0600000ULL
 
 /* A GPA above anything a VM can have (52 bits is the x86 maximum). */
-#define HUGE_GPA		(1ULL << 52)
+#define HUGE_GPA		BIT_ULL(52)
 
 #define MIN_SIZE		((u32)sizeof(struct vmclock_abi))
 
 #define NR_FDS			4
+
+/* What the model says when either success or -EINVAL is right. */
+#define MAYBE_EINVAL		1
 
 /* What the fuzzer counts: one entry per ioctl and result. */
 enum fuzz_call { CALL_SET, CALL_GET, CALL_HOST, CALL_DISRUPTION, NR_CALLS };
@@ -70,6 +73,7 @@ static const char * const call_name[NR_CALLS] = {
 	"KVM_SET_VMCLOCK", "KVM_GET_VMCLOCK", "KVM_SET_VMCLOCK_HOST",
 	"KVM_VMCLOCK_DISRUPTION",
 };
+
 static const int errnos[] = { 0, EINVAL, EFAULT, EBADF, ENOENT };
 #define NR_ERRNOS		ARRAY_SIZE(errnos)
 
@@ -229,8 +233,9 @@ static struct userspace_mem_region *slot_of(struct fuzz_vm *f, u64 gpa,
 }
 
 /*
- * The error KVM_SET_VMCLOCK must return for @cfg, in the order the checks
- * are documented: the argument itself, then the memory, then the eventfd.
+ * The error KVM_SET_VMCLOCK must return for @cfg (0 or a negative errno),
+ * in the order the checks are documented: the argument itself, then the
+ * memory, then the eventfd.
  */
 static int expected_set_error(struct fuzz_vm *f, const struct kvm_vmclock *cfg)
 {
@@ -239,33 +244,33 @@ static int expected_set_error(struct fuzz_vm *f, const struct kvm_vmclock *cfg)
 	int i;
 
 	if (cfg->pad)
-		return EINVAL;
+		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
 		if (cfg->reserved[i])
-			return EINVAL;
+			return -EINVAL;
 	if (cfg->gpa == KVM_VMCLOCK_GPA_DISABLED)
-		return cfg->size || cfg->mode || cfg->flags ? EINVAL : 0;
+		return cfg->size || cfg->mode || cfg->flags ? -EINVAL : 0;
 	if (cfg->flags & ~(KVM_VMCLOCK_F_UTC | KVM_VMCLOCK_F_NOTIFY))
-		return EINVAL;
+		return -EINVAL;
 	if (cfg->mode != KVM_VMCLOCK_MODE_AUTO &&
 	    (cfg->mode != KVM_VMCLOCK_MODE_USERSPACE ||
 	     cfg->flags & KVM_VMCLOCK_F_UTC))
-		return EINVAL;
+		return -EINVAL;
 	if (cfg->gpa & 7 || cfg->size < MIN_SIZE || cfg->size > PAGE_SIZE ||
 	    (cfg->gpa & (PAGE_SIZE - 1)) + cfg->size > PAGE_SIZE)
-		return EINVAL;
+		return -EINVAL;
 	if (f->has_private && f->private_now &&
 	    cfg->gpa >= PRIVATE_GPA && cfg->gpa < PRIVATE_GPA + PAGE_SIZE)
-		return EINVAL;
+		return -EINVAL;
 	region = slot_of(f, cfg->gpa, cfg->size);
 	if (!region || region->region.flags & KVM_MEM_READONLY)
-		return EFAULT;
+		return -EFAULT;
 	if (cfg->flags & KVM_VMCLOCK_F_NOTIFY) {
 		kind = fd_kind(cfg->notify_fd);
 		if (kind == FD_NONE)
-			return EBADF;
+			return -EBADF;
 		if (kind == FD_OTHER)
-			return EINVAL;
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -284,9 +289,9 @@ static unsigned __int128 anchor_back(const struct kvm_vmclock_host *h, u64 now)
 
 /*
  * The error KVM_SET_VMCLOCK_HOST must return for @h, called between host
- * TSC values @t0 and @t1; -1 when it depends on exactly when KVM read the
- * TSC (a future counter_value whose move back to the present takes about
- * all the time there is).
+ * TSC values @t0 and @t1; MAYBE_EINVAL when it depends on exactly when KVM
+ * read the TSC (a future counter_value whose move back to the present takes
+ * about all the time there is).
  */
 static int expected_host_error(struct fuzz_vm *f,
 			       const struct kvm_vmclock_host *h, u64 t0, u64 t1)
@@ -295,29 +300,29 @@ static int expected_host_error(struct fuzz_vm *f,
 	int i;
 
 	if (h->pad)
-		return EINVAL;
+		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(h->reserved); i++)
 		if (h->reserved[i])
-			return EINVAL;
+			return -EINVAL;
 	if (h->flags & ~(u64)VMCLOCK_KVM_HOST_FLAGS)
-		return EINVAL;
+		return -EINVAL;
 	if (h->period_shift > 63 || !h->period_frac_sec)
-		return EINVAL;
+		return -EINVAL;
 	if (h->clock_status > VMCLOCK_STATUS_UNRELIABLE ||
 	    h->time_type > VMCLOCK_TIME_INVALID_MAYBE_SMEARED ||
 	    h->leap_indicator > VMCLOCK_LEAP_POST_NEG ||
 	    h->leap_second_smearing_hint > VMCLOCK_SMEARING_UTC_SLS)
-		return EINVAL;
+		return -EINVAL;
 	time = (unsigned __int128)h->time_sec << 64 | h->time_frac_sec;
 	/* The later KVM read the TSC, the less it moves back. */
 	if (anchor_back(h, t1) > time)
-		return EINVAL;
+		return -EINVAL;
 	if (anchor_back(h, t0) > time)
-		return -1;
+		return MAYBE_EINVAL;
 	if (!f->model.mode)
-		return ENOENT;
+		return -ENOENT;
 	if (f->model.mode != KVM_VMCLOCK_MODE_USERSPACE)
-		return EINVAL;
+		return -EINVAL;
 	return 0;
 }
 
@@ -331,11 +336,11 @@ static int expected_disruption_error(struct fuzz_vm *f,
 	    d->notice & ~(KVM_VMCLOCK_NOTICE_SOON |
 			  KVM_VMCLOCK_NOTICE_IMMINENT) ||
 	    (d->notice && !(d->flags & KVM_VMCLOCK_SET_NOTICE)))
-		return EINVAL;
+		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(d->reserved); i++)
 		if (d->reserved[i])
-			return EINVAL;
-	return f->model.mode ? 0 : ENOENT;
+			return -EINVAL;
+	return f->model.mode ? 0 : -ENOENT;
 }
 
 /* A GPA for a registration of @size bytes: mostly edges of something. */
@@ -670,7 +675,10 @@ static void check_unchanged(struct fuzz_vm *f, const struct snapshot *s,
 	memory_checks++;
 }
 
-/* Compare a call's result with the model's; -1 from the model: 0 or EINVAL. */
+/*
+ * Compare a call's result with the model's (0 or a negative errno, or
+ * MAYBE_EINVAL); return the errno (positive) or 0.
+ */
 static int check_result(struct fuzz_vm *f, int call_kind, int r, int want,
 			u64 call, const char *what)
 {
@@ -678,18 +686,18 @@ static int check_result(struct fuzz_vm *f, int call_kind, int r, int want,
 
 	TEST_ASSERT(r == 0 || r == -1, "%s call %lu: %s returned %d",
 		    f->name, call, call_name[call_kind], r);
-	if (want == -1) {
+	if (want == MAYBE_EINVAL) {
 		ambiguous++;
 		TEST_ASSERT(got == 0 || got == EINVAL,
 			    "%s call %lu: %s (%s) failed with %s, want success or EINVAL",
 			    f->name, call, call_name[call_kind], what,
 			    strerror(got));
 	} else {
-		TEST_ASSERT(got == want,
+		TEST_ASSERT(got == -want,
 			    "%s call %lu: %s (%s) returned %s, the documentation says %s",
 			    f->name, call, call_name[call_kind], what,
 			    got ? strerror(got) : "success",
-			    want ? strerror(want) : "success");
+			    want ? strerror(-want) : "success");
 	}
 	counts[call_kind][errno_index(got)]++;
 	return got;
@@ -820,7 +828,7 @@ static void fuzz_bad_pointer(struct fuzz_vm *f, u64 call)
 		break;
 	}
 	take_snapshot(f, &s);
-	got = check_result(f, kind, ioctl(f->vm->fd, cmd, p), EFAULT, call,
+	got = check_result(f, kind, ioctl(f->vm->fd, cmd, p), -EFAULT, call,
 			   "an argument pointer KVM cannot use");
 	check_unchanged(f, &s, kind, got, call);
 }
@@ -977,8 +985,8 @@ static void check_coverage(void)
 			       counts[c][i]);
 		printf("\n");
 	}
-	printf("%lu results that depended on when KVM read the TSC, %lu vCPU entries, %lu checks of guest memory\n",
-	       ambiguous, runs, memory_checks);
+	pr_info("%lu results that depended on when KVM read the TSC, %lu vCPU entries, %lu checks of guest memory\n",
+		ambiguous, runs, memory_checks);
 	for (i = 0; i < ARRAY_SIZE(must); i++)
 		TEST_ASSERT(counts[must[i].call][errno_index(must[i].err)],
 			    "The fuzzer never saw %s return %s: the inputs miss a documented case",

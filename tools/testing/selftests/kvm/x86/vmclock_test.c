@@ -2999,10 +2999,10 @@ static void test_hostile_guest_continuous(void)
 
 	kvm_vm_free(other);
 	kvm_vm_free(vm);
-	ksft_test_result_pass("hostile guest scribbling continuously: %lu attempts for %lu requests (%d triggers, %lu updates got through, %lu foreign writes seen) in %lu ms; the other vCPUs looped, longest gap %lu TSC cycles; the other VM: %lu updates in %lu attempts; exact after\n",
-			      h.attempts, h.requests, HOSTILE_UPDATES,
-			      h.updates, h.foreign, ns / 1000000, worst,
-			      o.updates, o.attempts);
+	pr_info("hostile, continuous: %lu attempts for %lu requests (%d triggers, %lu updates got through, %lu foreign writes seen) in %lu ms; the other vCPUs looped, longest gap %lu TSC cycles; the other VM: %lu updates in %lu attempts; exact after\n",
+		h.attempts, h.requests, HOSTILE_UPDATES, h.updates, h.foreign,
+		ns / 1000000, worst, o.updates, o.attempts);
+	ksft_test_result_pass("hostile guest, continuously: bounded work, exact after\n");
 }
 
 int main(void)
