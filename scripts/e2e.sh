@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end tests of issue 10 (make e2e, and step 7 of make test):
+# The end-to-end tests of issue 10 (make e2e, and step 9 of make test):
 # stock QEMU 10 with "-device vmclock" on the patched KVM inside the emulated
 # test host, the stock 7.2.13 guest's ptp_vmclock, four scenarios, each one
 # boot of the emulated host (scripts/qemu10-smoke.sh says how):

@@ -34,7 +34,7 @@ fi
 
 say "[4/8] test kernel ($(elapsed))"
 if ! "$ROOT/scripts/kernel.sh" >"$BUILD/kernel.log" 2>&1; then
-	grep -E 'error|Error' "$BUILD/kernel.log" | head -5 >&2
+	grep -E 'error|Error' "$BUILD/kernel.log" | head -5 >&2 || true
 	echo "not ok kernel-builds # the test kernel does not build (log: build/kernel.log)" >>"$host"
 	finish -
 fi
@@ -45,7 +45,7 @@ say "[4/8] build variants: W=1, CONFIG_KVM_VMCLOCK=n, KVM built in ($(elapsed))"
 
 say "[5/8] KVM selftests ($(elapsed))"
 if ! "$ROOT/scripts/selftests.sh" >"$BUILD/selftests.log" 2>&1; then
-	grep -E 'error' "$BUILD/selftests.log" | head -5 >&2
+	grep -E 'error' "$BUILD/selftests.log" | head -5 >&2 || true
 	echo "not ok selftests-build # the selftests do not build (log: build/selftests.log)" >>"$host"
 	finish -
 fi
@@ -59,13 +59,18 @@ say "[7/8] the KASAN + UBSAN kernel: the series' selftests and the KUnit suites 
 kasan_console=$BUILD/console-kasan.log
 rm -f "$kasan_console"
 if "$ROOT/scripts/kasan.sh" "$kasan_console"; then
-	echo "ok kasan-kernel-builds" >>"$host"
+	echo "ok kasan-kernel" >>"$host"
 else
-	echo "not ok kasan-kernel-builds # the KASAN + UBSAN kernel does not build (log: build/kernel-kasan.log)" >>"$host"
+	echo "not ok kasan-kernel # scripts/kasan.sh failed: the KASAN + UBSAN kernel or its initramfs was not made (log: build/kernel-kasan.log)" >>"$host"
 fi
 
 say "[8/8] end to end: stock QEMU 10 and the stock guest's ptp_vmclock on the patched KVM, inside the emulated host ($(elapsed))"
 "$ROOT/scripts/e2e.sh" "$host" 2>&1 | tee "$BUILD/e2e.log" |
 	grep --line-buffered -E '^==> (e2e:|ok:|building|booting)|^WARNING: FAILED|^ERROR' | sed -u 's/^/    /' || true
+# Each scenario must have left its results, whatever happened to e2e.sh.
+for mode in boot migrate cs slew; do
+	grep -q " e2e-$mode-completed" "$host" ||
+		echo "not ok e2e-$mode-results # no results from the $mode scenario: scripts/e2e.sh stopped early (log: build/e2e.log)" >>"$host"
+done
 say "end to end done ($(elapsed); log: build/e2e.log)"
 finish "$console" "kasan=$kasan_console"

@@ -189,7 +189,7 @@ static FILE *check_output(void)
 
 	if (!path || !*path)
 		return stderr;
-	f = fopen(path, "a");
+	f = fopen(path, "ae");	/* not inherited by QEMU's children */
 	if (!f) {
 		fprintf(stderr, "vmclock-preload: check: %s: %s, using stderr\n",
 			path, strerror(errno));
