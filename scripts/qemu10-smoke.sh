@@ -165,7 +165,10 @@ esac
 # kvmclock-based CLOCK_REALTIME minus the driver's PTP (TAI) time; its change
 # across the move is kvmclock's jump relative to the vmclock.
 migration_summary() {
-	grep -a -E '^\[(src|dst)\] guest: sample [0-9]+: ' "$log" | sed 's/^\[...\] //' |
+	# The two QEMU processes share the console: a line of one may be cut
+	# by a line of the other, so split at every "[src] " / "[dst] " first.
+	sed -E 's/\[(src|dst)\] /\n&/g' "$log" |
+		grep -a -E '^\[(src|dst)\] guest: sample [0-9]+: ' | sed 's/^\[...\] //' |
 		awk '
 		/NEW disruption_marker/ && !seen { seen = 1; first = $0; rp_after = rp($0); next }
 		!seen && /realtime-ptp/ { last = $0; rp_before = rp($0) }
