@@ -4,7 +4,10 @@
 # 600) each of chrony's and of the kernel PLL's (ntpd, systemd-timesyncd)
 # way of steering the host clock, with updates per minute and per daemon
 # adjustment, vCPU kicks, notifier calls that did work, bound violations,
-# worst error and bounds; then the notifier's work with 1 and 100 VMs.
+# worst error and bounds; then the notifier's work with 1 and 100 VMs, and
+# how long one host change takes to reach 1, 10 and 100 VMs.  Before that,
+# what a vmclock update and a guest read cost next to kvmclock's
+# (vmclock_test -b; emulated times, which do not carry over to hardware).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -2,8 +2,9 @@
 # The KASAN + UBSAN variant of the test kernel (issue 11, step 7 of make
 # test): the test kernel's configuration (scripts/test-kernel.config, lockdep
 # and object debugging included) plus generic KASAN, UBSAN's shift and
-# bounds checks, and SLUB instead of SLUB_TINY (which KASAN excludes), built
-# into build/obj-kasan.  It boots with the series' own selftests only (group
+# bounds checks, kmemleak (scanned once the tests are over, see
+# initramfs-init), and SLUB instead of SLUB_TINY (which KASAN excludes),
+# built into build/obj-kasan.  It boots with the series' own selftests only (group
 # "series" of scripts/selftests.list, the fuzzer included); the KUnit suites
 # run at boot and at KVM's load, as in the test kernel.
 #   kasan.sh CONSOLE    build, boot, keep the console log in CONSOLE
@@ -16,7 +17,8 @@ console=$1
 KASAN_OBJ=$BUILD/obj-kasan
 export EXTRA_CONFIG="CONFIG_SLUB_TINY=n CONFIG_KASAN=y CONFIG_KASAN_GENERIC=y
 	CONFIG_KASAN_INLINE=y CONFIG_STACKTRACE=y CONFIG_UBSAN=y CONFIG_UBSAN_SHIFT=y
-	CONFIG_UBSAN_BOUNDS=y CONFIG_UBSAN_TRAP=n"
+	CONFIG_UBSAN_BOUNDS=y CONFIG_UBSAN_TRAP=n CONFIG_DEBUG_KMEMLEAK=y
+	CONFIG_DEBUG_KMEMLEAK_AUTO_SCAN=n"
 
 say "KASAN + UBSAN kernel in $(basename "$KASAN_OBJ")"
 start=$(date +%s)

@@ -47,6 +47,8 @@ CONTROLS=(
 	"fuzz-page-cross|selftest|x86/vmclock_fuzz_test|a vmclock must lie in one page (KVM writes it through one mapping): the fuzzer's model predicts EINVAL for every registration that crosses one"
 	"fuzz-host-leap|selftest|x86/vmclock_fuzz_test|KVM_SET_VMCLOCK_HOST refuses a leap_indicator the ABI does not define (EINVAL): the fuzzer's random host clocks hit it"
 	"auto-destroy-slew|selftest|x86/vmclock_auto_test|a VM destroyed while its line is slewed takes the work that ends the slew with it (freeing a pending timer is a WARN with object debugging)"
+	"auto-gentle-slew|kunit|vmclock_test_catch_up|a line a microsecond behind or less is slewed gently (32 s) and replaced only once as far past the NTP line, so that a rate decrease costs one update, not two"
+	"clock-line-tighten|kunit|clock_line_test_chrony clock_line_test_changes|tighter error bounds and new estimates wait for the next rate change (64 s at most): chrony sets them right after each frequency change, which would double the updates"
 )
 # What the baseline boots: every selftest the controls use.
 BASELINE_TESTS="x86/vmclock_abi_test x86/vmclock_fuzz_test x86/vmclock_test x86/vmclock_migration_test x86/tsc_msrs_test x86/kvm_clock_masterclock_test x86/vmclock_auto_test"
@@ -238,6 +240,18 @@ break_auto-destroy-slew() {
 }' \
 		'	/* NEGATIVE CONTROL: slew_work left pending */
 }'
+}
+
+# Every catch-up takes the two-second slew and its second update.
+break_auto-gentle-slew() {
+	replace_once "$VMCLOCK_C" '	gentle = ns <= VMCLOCK_AUTO_SLEW_GENTLE_MAX_NS;' \
+		'	gentle = ns > 2 * VMCLOCK_AUTO_MAX_BEHIND_NS; /* NEGATIVE CONTROL */'
+}
+
+# Tighter bounds are published on their own, at once.
+break_clock-line-tighten() {
+	replace_once kernel/time/clock_line.c '		(change == CLOCK_LINE_TIGHTER && !clock_line_tighten_now(w, tk))) &&' \
+		'		(change == CLOCK_LINE_TIGHTER && !clock_line_tighten_now(w, tk) && 0)) && /* NEGATIVE CONTROL */'
 }
 
 break_baseline() { :; }

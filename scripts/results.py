@@ -11,13 +11,17 @@ per line) and the console log of the emulated test host, which holds
 More consoles (PREFIX=PATH: the KASAN kernel's boot) are read the same way,
 their results named PREFIX.NAME.
 Output: build/test-results.ktap and, last on stdout, "N passed, N failed,
-N skipped". Exit status 1 if anything failed.
+N skipped", after a FAIL line for each failure, with the assertion a failed
+selftest printed (so that a CI log says what failed). Exit status 1 if
+anything failed.
 """
 import os
 import re
 import sys
 
 TS = re.compile(r'^\[\s*\d+\.\d+\]\s?')
+# What a failed selftest said about its failure, by result name.
+DETAILS = {}
 RESULT = re.compile(r'^(not ok|ok) \d+ (\S+)(.*)$')
 # Kernel reports that fail the run, whatever the tests said.
 REPORTS = [
@@ -63,6 +67,7 @@ def console_results(path, known):
     suite = None
     completed = False
     booted = False
+    said = []
     with open(path, errors='replace') as f:
         lines = [l.rstrip('\n') for l in f]
     for i, raw in enumerate(lines):
@@ -81,8 +86,13 @@ def console_results(path, known):
             if body == 'completed':
                 completed = True
             m = RESULT.match(body)
+            if not m:
+                said.append(body)
             if m:
                 status, name, rest = m.groups()
+                if status == 'not ok':
+                    DETAILS[name] = failure_details(said)
+                said = []
                 # The list holds only tests that run here: a skip means
                 # the test host lost something (no TSC clocksource...).
                 if status == 'ok' and '# SKIP' in rest:
@@ -103,6 +113,14 @@ def console_results(path, known):
     return out, reports, booted, completed
 
 
+def failure_details(said):
+    """The assertion a selftest printed before it failed, or its last lines."""
+    for i, line in enumerate(said):
+        if 'Test Assertion Failure' in line:
+            return said[i + 1:i + 5]
+    return said[-3:]
+
+
 def console_checks(console, prefix, known):
     """The results of one boot of the emulated host, names under @prefix."""
     try:
@@ -110,6 +128,9 @@ def console_checks(console, prefix, known):
     except FileNotFoundError:
         res, reports, booted, completed = [], [], False, False
     out = [(s, prefix + n, w) for s, n, w in res]
+    for s, n, w in res:
+        if n.startswith('selftest.') and n[len('selftest.'):] in DETAILS:
+            DETAILS[prefix + n] = DETAILS[n[len('selftest.'):]]
     out.append(('ok' if booted else 'not ok', prefix + 'host.boot',
                 '' if booted else 'the test host never reached /init'))
     out.append(('ok' if completed else 'not ok', prefix + 'host.run-completed',
@@ -150,6 +171,8 @@ def main():
     skipped = sum(1 for s, _, _ in results if s == 'skip')
     for name, why in failed:
         print('FAIL: %s%s' % (name, ': ' + why if why else ''))
+        for line in DETAILS.get(name, []):
+            print('      | %s' % line[:300])
     print('%d passed, %d failed, %d skipped' % (passed, len(failed), skipped))
     return 1 if failed else 0
 

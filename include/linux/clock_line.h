@@ -55,7 +55,10 @@ enum clock_line_leap {
  * @maxerror_ns:	Bound on |CLOCK_TAI - true TAI| at @cycles, when
  *			@synced: NTP's maximum error (including the next
  *			second's growth), any error from the last suspend and
- *			@line_error_ns
+ *			@line_error_ns.  Increases are published at once;
+ *			decreases, and changes of @esterror_ns, with the next
+ *			line or when the next change was expected (a daemon
+ *			sets them right after a rate change)
  * @maxerror_ppb:	Growth of @maxerror_ns per second after @cycles:
  *			MAXFREQ, as NTP grows its maximum error, plus
  *			@line_error_ppb

@@ -50,6 +50,8 @@
 /* The time until the next change is expected from the last one, within: */
 #define CLOCK_LINE_HOLD_MIN_SEC		1
 #define CLOCK_LINE_HOLD_MAX_SEC		64
+/* How long tighter error bounds wait for a rate change to go with. */
+#define CLOCK_LINE_TIGHTEN_MAX_SEC	64
 /*
  * Sleep time is measured with the clocksource while suspended, or with a
  * persistent clock or RTC (1 s resolution): count it as off by MAXFREQ, and
@@ -77,6 +79,7 @@ struct clock_line_writer {
 	s32			tai_offset;
 	u64			ntp_tick;
 	u64			check_raw_sec;
+	u64			tighten_raw_sec;
 	u64			published_raw_sec;
 	u64			hold_sec;
 	u64			drift_ppb;
@@ -254,37 +257,70 @@ static void clock_line_compute(struct clock_line_writer *w,
 			    clock_line_ntp_error_ns(tk);
 }
 
+/* How the state of a new line differs from that of the published one. */
+enum clock_line_change {
+	CLOCK_LINE_SAME,	/* Nothing that matters */
+	CLOCK_LINE_TIGHTER,	/* Tighter error bounds, new error estimates */
+	CLOCK_LINE_CHANGED,	/* Anything else */
+};
+
 /*
- * Whether @new has a state that @line does not show.  Error estimates move
- * all the time: only changes by more than an eighth count, below the
- * precision of NTP's estimates, but any increase of the maximum error
- * beyond the kernel's own growth, as a bound must not be too small.
+ * How @new's state differs from what @line shows.  Any increase of the
+ * maximum error beyond the kernel's own growth counts at once, as a bound
+ * must not be too small.  A decrease, or a change of the estimated error,
+ * only makes what is published less tight or less current than it could
+ * be: it can wait for the next line (see clock_line_tighten_now()).  Error
+ * estimates move all the time: only changes by more than an eighth count,
+ * below the precision of NTP's estimates, and the same for decreases of the
+ * maximum error.
  */
-static bool clock_line_state_changed(const struct clock_line_writer *w,
-				     const struct clock_line *line,
-				     const struct clock_line *new,
-				     const struct timekeeper *tk,
-				     const struct ntp_line_state *ntp)
+static enum clock_line_change
+clock_line_state_changed(const struct clock_line_writer *w,
+			 const struct clock_line *line,
+			 const struct clock_line *new,
+			 const struct timekeeper *tk,
+			 const struct ntp_line_state *ntp)
 {
 	s64 base;
 
 	if (new->valid != line->valid || new->cs_id != line->cs_id ||
 	    new->tai_offset != line->tai_offset ||
 	    new->tai_offset_set != line->tai_offset_set)
-		return true;
+		return CLOCK_LINE_CHANGED;
 	if (!new->valid)
-		return false;
+		return CLOCK_LINE_SAME;
 	if (new->synced != line->synced || new->leap != line->leap)
-		return true;
+		return CLOCK_LINE_CHANGED;
 	if (!new->synced)
-		return false;
+		return CLOCK_LINE_SAME;
 
 	base = clock_line_maxerror_base(tk, ntp);
-	return base > w->maxerror_base_us ||
-	       w->maxerror_base_us - base > max(ntp->maxerror_us, 0L) / 8 ||
-	       abs(ntp->esterror_us - w->esterror_us) > w->esterror_us / 8 ||
-	       new->maxerror_ns > line->maxerror_ns + (u64)(MAXFREQ / NSEC_PER_USEC) *
-	       NSEC_PER_USEC * (tk->xtime_sec - line->tai_sec + line->tai_offset + 1);
+	if (base > w->maxerror_base_us ||
+	    new->maxerror_ns > line->maxerror_ns + (u64)(MAXFREQ / NSEC_PER_USEC) *
+	    NSEC_PER_USEC * (tk->xtime_sec - line->tai_sec + line->tai_offset + 1))
+		return CLOCK_LINE_CHANGED;
+	if (w->maxerror_base_us - base > max(ntp->maxerror_us, 0L) / 8 ||
+	    abs(ntp->esterror_us - w->esterror_us) > w->esterror_us / 8)
+		return CLOCK_LINE_TIGHTER;
+	return CLOCK_LINE_SAME;
+}
+
+/*
+ * Whether tighter error bounds (or new estimates) are to be published now.
+ * An NTP daemon sets its error bounds right after it changed the rate
+ * (chrony: ADJ_FREQUENCY, then ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR):
+ * publishing them on their own would double the updates of every consumer
+ * for nothing but tighter bounds.  So they wait for the next rate change,
+ * published or not, but no longer than CLOCK_LINE_TIGHTEN_MAX_SEC.
+ */
+static bool clock_line_tighten_now(struct clock_line_writer *w,
+				   const struct timekeeper *tk)
+{
+	if (w->ntp_tick != tk->ntp_tick)
+		return true;
+	if (w->tighten_raw_sec == U64_MAX)
+		w->tighten_raw_sec = tk->raw_sec + CLOCK_LINE_TIGHTEN_MAX_SEC;
+	return tk->raw_sec >= w->tighten_raw_sec;
 }
 
 /* About one second's worth of cycles on @line. */
@@ -377,6 +413,7 @@ static bool clock_line_due(const struct clock_line_writer *w,
 	       w->cs_seq != tk->cs_was_changed_seq ||
 	       w->tai_offset != tk->tai_offset || w->ntp_tick != tk->ntp_tick ||
 	       tk->raw_sec >= w->check_raw_sec ||
+	       tk->raw_sec >= w->tighten_raw_sec ||
 	       abs(tk->ntp_error) > w->ntp_error_limit;
 }
 
@@ -389,6 +426,8 @@ static bool clock_line_advance(struct clock_line_writer *w,
 			       const struct timekeeper *tk,
 			       const struct ntp_line_state *ntp, bool was_set)
 {
+	enum clock_line_change change = CLOCK_LINE_CHANGED;
+	bool resynced = false;
 	struct clock_line new;
 	bool keep;
 
@@ -398,14 +437,24 @@ static bool clock_line_advance(struct clock_line_writer *w,
 		w->sleep_maxerror_seq = ntp->maxerror_seq;
 	} else if (w->sleep_error_ns &&
 		   w->sleep_maxerror_seq != ntp->maxerror_seq) {
-		/* The NTP daemon has set a new maximum error. */
+		/*
+		 * The NTP daemon has set a new maximum error: the bound no
+		 * longer needs the second or so that the sleep time may be
+		 * off, which is worth publishing at once.
+		 */
 		w->sleep_error_ns = 0;
+		resynced = true;
 	}
 
 	clock_line_compute(w, tk, ntp, &new);
 	w->check_raw_sec = U64_MAX;
+	if (w->computed && !resynced)
+		change = clock_line_state_changed(w, line, &new, tk, ntp);
+	if (change != CLOCK_LINE_TIGHTER)
+		w->tighten_raw_sec = U64_MAX;
 	keep = w->computed && !was_set && w->cs_seq == tk->cs_was_changed_seq &&
-	       !clock_line_state_changed(w, line, &new, tk, ntp) &&
+	       (change == CLOCK_LINE_SAME ||
+		(change == CLOCK_LINE_TIGHTER && !clock_line_tighten_now(w, tk))) &&
 	       (!new.valid || !clock_line_diverged(w, line, &new, tk));
 
 	w->ntp_seq = ntp->seq;
@@ -434,6 +483,7 @@ static bool clock_line_advance(struct clock_line_writer *w,
 	}
 	w->ntp_error_limit = abs(tk->ntp_error) +
 			     ((s64)CLOCK_LINE_NTP_ERROR_SLACK_NS << NTP_SCALE_SHIFT);
+	w->tighten_raw_sec = U64_MAX;
 	w->maxerror_base_us = clock_line_maxerror_base(tk, ntp);
 	w->esterror_us = ntp->esterror_us;
 	w->computed = true;

@@ -754,14 +754,21 @@ static void clock_line_test_pll_nohz(struct kunit *test)
 
 /*
  * chronyd: every 2 to 16 s a frequency change of 1 ppb to 50 ppm, at any
- * point of a tick, which adjtimex() applies at once (TK_ADV_FREQ).
+ * point of a tick, which adjtimex() applies at once (TK_ADV_FREQ), and
+ * right after it new error bounds (ADJ_STATUS | ADJ_MAXERROR |
+ * ADJ_ESTERROR): a maximum error below what the kernel grew it to since
+ * the last one, an estimated error anywhere from 1 to 200 us.  One
+ * republish per change, which carries the bounds set after the previous
+ * one.
  */
 static void clock_line_test_chrony(struct kunit *test)
 {
 	const struct clt_param *p = test->param_value;
 	struct clt_sim *s = clt_sim_new(test, p->freq, p->hz, 4711);
 	u64 end = (u64)CLT_SIM_SEC * p->hz;
-	unsigned int changes = 0, last = s->republishes, most = 0;
+	unsigned int changes = 0, last = s->republishes, most = 0, base = 0;
+	long maxerror_us = s->ntp.maxerror_us;
+	u64 set_sec = s->tk.xtime_sec;
 	s64 ppb = 4711;
 
 	while (s->ticks < end) {
@@ -785,14 +792,29 @@ static void clock_line_test_chrony(struct kunit *test)
 		if (ppb + delta < -400000)
 			delta = -delta;
 		ppb += delta;
+		if (!changes)
+			base = s->republishes;
 		clt_ntp_adjtimex_freq(s, div_s64(ppb << 16, 1000));
 		clt_update(s, clt_mid_tick_cycles(s, s->ticks), true);
 		changes++;
+
+		/* The bounds set after the previous change, grown since. */
+		if (s->republishes != last && s->line.maxerror_ns >
+		    (maxerror_us + (s->tk.xtime_sec - set_sec + 2) *
+		     (MAXFREQ / NSEC_PER_USEC)) * NSEC_PER_USEC +
+		    s->line.line_error_ns && s->failures++ < CLT_MAX_REPORTS)
+			KUNIT_FAIL(test, "change %u: maxerror %llu ns, set to %ld us %llu s ago",
+				   changes, s->line.maxerror_ns, maxerror_us,
+				   s->tk.xtime_sec - set_sec);
+		maxerror_us = clt_rand_range(s, 100, 1000);
+		set_sec = s->tk.xtime_sec;
+		clt_ntp_sync(s, maxerror_us, clt_rand_range(s, 1, 200));
 	}
 	clt_report(s, "chrony");
 	kunit_info(test, "%u frequency changes, at most %u republishes per change\n",
 		   changes, most);
-	KUNIT_EXPECT_LE(test, s->republishes, changes + 1);
+	/* From the first change on, which the bounds set before go with. */
+	KUNIT_EXPECT_LE(test, s->republishes - base, changes);
 }
 
 /* Steps, leap seconds, NTP and clocksource state. */
@@ -936,12 +958,33 @@ static void clock_line_test_changes(struct kunit *test)
 	s->ntp.seq++;
 	clt_run(s, 1);
 	KUNIT_EXPECT_EQ(test, s->line.gen, gen);
-	/* ... by 50%: republish. */
+	/*
+	 * ... by 50%: republish, with the next rate change, or on its own
+	 * CLOCK_LINE_TIGHTEN_MAX_SEC later.
+	 */
 	s->ntp.esterror_us = 150;
 	s->ntp.seq++;
-	clt_run(s, 1);
+	clt_run(s, CLOCK_LINE_TIGHTEN_MAX_SEC - 1);
+	KUNIT_EXPECT_EQ(test, s->line.gen, gen);
+	clt_run(s, 2);
 	KUNIT_EXPECT_EQ(test, s->line.gen, gen + 1);
 	KUNIT_EXPECT_GE(test, s->line.esterror_ns, 150 * NSEC_PER_USEC);
+	/*
+	 * A rate change takes a waiting change along, even one too small
+	 * to be published on its own.
+	 */
+	gen = s->line.gen;
+	s->ntp.esterror_us = 50;
+	s->ntp.seq++;
+	clt_run(s, 1);
+	KUNIT_EXPECT_EQ(test, s->line.gen, gen);
+	clt_ntp_adjtimex_freq(s, div_s64(105001LL << 16, 1000));
+	KUNIT_EXPECT_TRUE(test, clt_update(s, clt_mid_tick_cycles(s, s->ticks),
+					   true));
+	KUNIT_EXPECT_EQ(test, s->line.gen, gen + 1);
+	KUNIT_EXPECT_LT(test, s->line.esterror_ns, 100 * NSEC_PER_USEC);
+	clt_run(s, 1);
+	KUNIT_EXPECT_EQ(test, s->line.gen, gen + 1);
 
 	/* The daemon raises the maximum error: republish. */
 	gen = s->line.gen;
@@ -1027,7 +1070,10 @@ static void clock_line_test_slept(struct kunit *test)
 			NSEC_PER_USEC + sleep_err + s->line.line_error_ns);
 	clt_run(s, 5);
 
-	/* The daemon sets the maximum error: not any longer. */
+	/*
+	 * The daemon sets the maximum error: not any longer, published at
+	 * once, as that makes the bound a second tighter.
+	 */
 	old = s->line;
 	s->ntp.maxerror_us = 5000;
 	s->ntp.maxerror_seq++;

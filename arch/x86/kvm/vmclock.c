@@ -511,6 +511,20 @@ static void kvm_vmclock_vms_put(void)
 #define VMCLOCK_AUTO_SLEW_PPM		500
 
 /*
+ * A line that is behind by no more than a microsecond, which is what a rate
+ * decrease usually leaves (the change times the few milliseconds it takes
+ * to reach the VM), is slewed gently instead: to meet the NTP line after
+ * VMCLOCK_AUTO_SLEW_GENTLE_NS, and replaced once it is as far on the other
+ * side as it started, unless the next line comes first, as it does under
+ * an NTP daemon, which changes the rate every few seconds to minutes.  The
+ * line then never strays from the NTP line by more than it was behind, and
+ * a rate decrease costs one update, not two.  kernel/time itself lets its
+ * line stray from the NTP line by as much before publishing a new one.
+ */
+#define VMCLOCK_AUTO_SLEW_GENTLE_MAX_NS	NSEC_PER_USEC
+#define VMCLOCK_AUTO_SLEW_GENTLE_NS	(32 * NSEC_PER_SEC)
+
+/*
  * VMs with an AUTO vmclock.  Only while there are any does kernel/time keep
  * the clock line and is the notifier registered and the guest-entry check
  * enabled, so that a host without one pays nothing per tick or per entry.
@@ -819,19 +833,21 @@ static u128 kvm_vmclock_time_at(const struct vmclock_abi *clk, u64 counter)
  * CLOCK_REALTIME continuous and works such a difference off over the next
  * ticks; do the same with a line: start @new at the old line's time at @now,
  * slower than the NTP line by the difference over two seconds, or by
- * 500 ppm if that takes longer, and add the difference to the error bounds
- * and the slew rate to the period's maximum error rate, so that the bounds
- * hold however late the slewed line is replaced.  Returns how long, in ns,
- * the slewed line takes to meet the NTP line, after which it must be
- * replaced by it; 0 if @new was not moved.  A new line that is further
- * behind than VMCLOCK_AUTO_MAX_BEHIND_NS is a step: it does not claim
- * VMCLOCK_FLAG_TIME_MONOTONIC.
+ * 500 ppm if that takes longer, or gently (VMCLOCK_AUTO_SLEW_GENTLE_MAX_NS),
+ * and add the difference to the error bounds and the slew rate to the
+ * period's maximum error rate, so that the bounds hold however late the
+ * slewed line is replaced.  Returns how long, in ns, until the slewed line
+ * must be replaced by the NTP line: when it meets it, or for a gentle slew
+ * when it is as far past it; 0 if @new was not moved.  A new line that is
+ * further behind than VMCLOCK_AUTO_MAX_BEHIND_NS is a step: it does not
+ * claim VMCLOCK_FLAG_TIME_MONOTONIC.
  */
 static u64 kvm_vmclock_catch_up(const struct vmclock_abi *old,
 				struct vmclock_abi *new, u64 now)
 {
 	u128 t_old, t_new, behind;
 	u64 ns, period, slew, slew_ns;
+	bool gentle;
 
 	if (old->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
 	    new->clock_status == VMCLOCK_STATUS_UNRELIABLE ||
@@ -849,8 +865,12 @@ static u64 kvm_vmclock_catch_up(const struct vmclock_abi *old,
 		return 0;
 	}
 	ns = ((behind * NSEC_PER_SEC) >> 64) + 1;
-	slew_ns = max_t(u64, VMCLOCK_AUTO_SLEW_MIN_NS,
-			ns * (USEC_PER_SEC / VMCLOCK_AUTO_SLEW_PPM));
+	gentle = ns <= VMCLOCK_AUTO_SLEW_GENTLE_MAX_NS;
+	if (gentle)
+		slew_ns = VMCLOCK_AUTO_SLEW_GENTLE_NS;
+	else
+		slew_ns = max_t(u64, VMCLOCK_AUTO_SLEW_MIN_NS,
+				ns * (USEC_PER_SEC / VMCLOCK_AUTO_SLEW_PPM));
 
 	period = le64_to_cpu(new->counter_period_frac_sec);
 	slew = mul_u64_u64_div_u64(period, ns, slew_ns) + 1;
@@ -864,7 +884,7 @@ static u64 kvm_vmclock_catch_up(const struct vmclock_abi *old,
 		le64_add_cpu(&new->time_maxerror_nanosec, ns);
 		le64_add_cpu(&new->counter_period_maxerror_rate_frac_sec, slew);
 	}
-	return slew_ns;
+	return gentle ? 2 * slew_ns : slew_ns;
 }
 
 /* A slewed line met the NTP line: replace it, see kvm_vmclock_update(). */
@@ -885,13 +905,13 @@ static bool kvm_vmclock_slew_done(struct kvm_vmclock_state *vc)
 	return vc->slew_end && ktime_get_ns() >= vc->slew_end;
 }
 
-/* Replace the slewed line once it met the NTP line, a little later. */
-static void kvm_vmclock_slew_start(struct kvm_vmclock_state *vc, u64 slew_ns)
+/* Replace the slewed line in @replace_ns, a little later. */
+static void kvm_vmclock_slew_start(struct kvm_vmclock_state *vc, u64 replace_ns)
 {
-	vc->slew_end = ktime_get_ns() + slew_ns;
+	vc->slew_end = ktime_get_ns() + replace_ns;
 	/* nsecs_to_jiffies() rounds down, and the current jiffy is partly over. */
 	mod_delayed_work(system_long_wq, &vc->slew_work,
-			 nsecs_to_jiffies(slew_ns + slew_ns / 8 + NSEC_PER_MSEC) + 2);
+			 nsecs_to_jiffies(replace_ns + replace_ns / 8 + NSEC_PER_MSEC) + 2);
 }
 
 /* What the guest sees while KVM cannot give it a usable clock. */
@@ -1099,7 +1119,7 @@ static void kvm_vmclock_vmm_fields(struct kvm_vmclock_state *vc,
 /* What an auto mode write keeps TIME_MONOTONIC with, see kvm_vmclock_catch_up(). */
 struct kvm_vmclock_prev {
 	const struct vmclock_abi *clk;	/* In guest memory until now. */
-	u64 slew_ns;			/* Out: how long @clk slews, or 0. */
+	u64 replace_ns;			/* Out: when @clk must be replaced, or 0. */
 };
 
 /*
@@ -1152,8 +1172,9 @@ static int kvm_vmclock_try_write(struct kvm_vcpu *vcpu,
 	 * time at which the new line must not be behind it.
 	 */
 	if (prev)
-		prev->slew_ns = kvm_vmclock_catch_up(prev->clk, clk,
-						     kvm_read_l1_tsc(vcpu, rdtsc()));
+		prev->replace_ns =
+			kvm_vmclock_catch_up(prev->clk, clk,
+					     kvm_read_l1_tsc(vcpu, rdtsc()));
 
 	clk->seq_count = cpu_to_le32(odd + 1);
 	/* Pairs with the reader's rmb() after reading seq_count. */
@@ -1311,8 +1332,8 @@ static void kvm_vmclock_publish(struct kvm_vcpu *vcpu, u64 req)
 	vc->vm_generation_counter = le64_to_cpu(clk.vm_generation_counter);
 	vc->vmm_flags = le64_to_cpu(clk.flags) & VMCLOCK_VMM_FLAGS;
 	vc->slew_end = 0;
-	if (prev.slew_ns)
-		kvm_vmclock_slew_start(vc, prev.slew_ns);
+	if (prev.replace_ns)
+		kvm_vmclock_slew_start(vc, prev.replace_ns);
 	kvm->stat.vmclock_updates++;
 	kvm_vmclock_published(vc, &cfg);
 written:

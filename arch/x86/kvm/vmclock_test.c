@@ -569,14 +569,16 @@ static void vmclock_test_auto_monotonic(struct kunit *test)
 
 /*
  * A slower line published later starts where the old one is then, and
- * slews to meet the new line, at most 500 ppm slower.
+ * slews to meet the new line: over two seconds, at most 500 ppm slower, or
+ * gently if it is behind by a microsecond or less.
  */
 static void vmclock_test_catch_up(struct kunit *test)
 {
 	const u64 h0 = 600 * HOST_TSC_HZ, tick = HOST_TSC_HZ / 250;
 	const u64 meet = h0 + tick + 2 * HOST_TSC_HZ;
+	const u64 gentle_meet = h0 + tick + 32 * HOST_TSC_HZ;
 	const u128 one_ns = VMCLOCK_NSEC_FRAC;
-	struct vmclock_abi old, new, slow;
+	struct vmclock_abi old, new, slow, slower;
 	u64 period, rate, slew_ns;
 	u128 t;
 
@@ -586,35 +588,68 @@ static void vmclock_test_catch_up(struct kunit *test)
 	old.time_maxerror_nanosec = cpu_to_le64(5000);
 	rate = le64_to_cpu(old.counter_period_maxerror_rate_frac_sec);
 
-	/* 100 ppm slower from h0 on: 400 ns behind a 4 ms tick later. */
+	/* 1000 ppm slower from h0 on: 4 us behind a 4 ms tick later. */
 	period = le64_to_cpu(old.counter_period_frac_sec);
-	slow = old;
-	slow.counter_period_frac_sec = cpu_to_le64(period - period / 10000);
+	slower = old;
+	slower.counter_period_frac_sec = cpu_to_le64(period - period / 1000);
 
-	new = slow;
+	new = slower;
 	slew_ns = kvm_vmclock_catch_up(&old, &new, h0 + tick);
 	KUNIT_EXPECT_EQ(test, slew_ns, VMCLOCK_AUTO_SLEW_MIN_NS);
 	t = kvm_vmclock_time_at(&old, h0 + tick);
 	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time_at(&new, h0 + tick) == t);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(new.counter_value), h0 + tick);
-	/* Slower than the new line, until it meets it two seconds later. */
+	/*
+	 * Slower than the new line, until it meets it two seconds later (of
+	 * the new line's, which are 0.1% longer than the host's: 4 ns).
+	 */
 	KUNIT_EXPECT_LT(test, le64_to_cpu(new.counter_period_frac_sec),
-			le64_to_cpu(slow.counter_period_frac_sec));
+			le64_to_cpu(slower.counter_period_frac_sec));
 	KUNIT_EXPECT_TRUE(test,
 			  vmclock_test_abs_diff(kvm_vmclock_time_at(&new, meet),
-						kvm_vmclock_time_at(&slow, meet)) <
+						kvm_vmclock_time_at(&slower, meet)) <
+			  6 * one_ns);
+	/* 4 us behind, added to the error bounds, the slew to the rate. */
+	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 4000);
+	KUNIT_EXPECT_LE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 4002);
+	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_maxerror_nanosec), 5000 + 4000);
+	KUNIT_EXPECT_EQ(test,
+			le64_to_cpu(new.counter_period_maxerror_rate_frac_sec) - rate,
+			le64_to_cpu(slower.counter_period_frac_sec) -
+			le64_to_cpu(new.counter_period_frac_sec));
+
+	/* Once met, the new line itself is not behind the slewed one. */
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&new, &slower, meet + tick), 0);
+
+	/*
+	 * 100 ppm slower: 400 ns behind, slewed gently.  It meets the new
+	 * line after 32 s and is replaced after 64 s, when it is as far
+	 * behind it as it was ahead.
+	 */
+	slow = old;
+	slow.counter_period_frac_sec = cpu_to_le64(period - period / 10000);
+	new = slow;
+	slew_ns = kvm_vmclock_catch_up(&old, &new, h0 + tick);
+	KUNIT_EXPECT_EQ(test, slew_ns, 2 * VMCLOCK_AUTO_SLEW_GENTLE_NS);
+	KUNIT_EXPECT_TRUE(test, kvm_vmclock_time_at(&new, h0 + tick) ==
+			  kvm_vmclock_time_at(&old, h0 + tick));
+	KUNIT_EXPECT_TRUE(test,
+			  vmclock_test_abs_diff(kvm_vmclock_time_at(&new, gentle_meet),
+						kvm_vmclock_time_at(&slow, gentle_meet)) <
 			  2 * one_ns);
-	/* 400 ns behind, added to the error bounds, the slew to the rate. */
-	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 400);
-	KUNIT_EXPECT_LE(test, le64_to_cpu(new.time_esterror_nanosec), 1000 + 402);
+	t = kvm_vmclock_time_at(&slow, gentle_meet + 32 * HOST_TSC_HZ) -
+	    kvm_vmclock_time_at(&new, gentle_meet + 32 * HOST_TSC_HZ);
+	KUNIT_EXPECT_TRUE(test, t > 398 * one_ns && t < 402 * one_ns);
 	KUNIT_EXPECT_GE(test, le64_to_cpu(new.time_maxerror_nanosec), 5000 + 400);
+	KUNIT_EXPECT_LE(test, le64_to_cpu(new.time_maxerror_nanosec), 5000 + 402);
 	KUNIT_EXPECT_EQ(test,
 			le64_to_cpu(new.counter_period_maxerror_rate_frac_sec) - rate,
 			le64_to_cpu(slow.counter_period_frac_sec) -
 			le64_to_cpu(new.counter_period_frac_sec));
-
-	/* Once met, the new line itself is not behind the slewed one. */
-	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&new, &slow, meet + tick), 0);
+	/* Just over a microsecond behind: the two-second slew. */
+	new = slow;
+	KUNIT_EXPECT_EQ(test, kvm_vmclock_catch_up(&old, &new, h0 + 11 * tick),
+			VMCLOCK_AUTO_SLEW_MIN_NS);
 
 	/* A faster line, or the same one, is left alone. */
 	new = old;

@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include <asm/barrier.h>
+#include <asm/pvclock.h>
+#include <asm/pvclock-abi.h>
 #include <linux/userfaultfd.h>
 #include <linux/vmclock-abi.h>
 
@@ -35,7 +37,7 @@
 #include "processor.h"
 #include "vmclock.h"
 
-#define NR_TESTS		21
+#define NR_TESTS		22
 #define NR_VCPUS		2
 
 /* The most vCPUs a VM has here: the one-writer test, and a late vCPU. */
@@ -52,6 +54,17 @@
 #define UNBACKED_GPA		0xd0000000ULL
 #define PRIVATE_SLOT		12
 #define PRIVATE_GPA		0xc0600000ULL
+/* The races test's second place, whose memslot comes and goes. */
+#define RACE_SLOT		13
+#define RACE_GPA		0xc0800000ULL
+#define RACE_MOVED_GPA		0xc0a00000ULL
+
+/* Rounds of each racing thread of the races test. */
+#define RACE_REG_ROUNDS		1200
+#define RACE_HOST_ROUNDS	3000
+#define RACE_SLOT_ROUNDS	600
+/* VMs torn down with work pending, per kind of work. */
+#define RACE_TEARDOWN_ROUNDS	20
 
 /* Entries of a vCPU's dirty ring: far more than a test dirties. */
 #define DIRTY_RING_ENTRIES	1024
@@ -119,6 +132,9 @@ enum guest_op {
 	OP_SPIN,	/* Do nothing until told to stop. */
 	OP_SCRIBBLE_LOOP, /* Scribble over it until told to stop. */
 	OP_SPIN_COUNT,	/* Count loops until told to stop. */
+	OP_RACE_LOOP,	/* Read and check it until told to stop, by outcome. */
+	OP_KVMCLOCK_ON,	/* Enable kvmclock at guest_pvti_gpa. */
+	OP_READ_COST,	/* Time COST_READS reads of each clock. */
 };
 
 /* Per-vCPU operation, and shared state for the looping operations. */
@@ -126,6 +142,9 @@ static u32 guest_op[MAX_VCPUS];
 static bool guest_stop;
 static u32 guest_spinning[MAX_VCPUS];	/* Set by OP_SPIN once in the guest */
 static struct vmclock_abi guest_ref;	/* The line, in the guest TSC domain */
+/* The kvmclock page of the cost benchmark's vCPU. */
+static gpa_t guest_pvti_gpa;
+static struct pvclock_vcpu_time_info *guest_pvti;
 
 /* The host's TSC -> CLOCK_TAI line, measured once at start. */
 static struct vmclock_sample line_a, line_b;
@@ -244,6 +263,83 @@ static void guest_read_loop(struct vmclock_abi *clk)
 	GUEST_SYNC5(ok, bad, failed, seqs, worst);
 }
 
+/*
+ * The races test's reader: like guest_read_loop(), but counting each
+ * outcome apart, as KVM may rightly say UNRELIABLE while the VMM has not
+ * given it a clock since a registration, but must never leave seq_count
+ * odd for good at a place whose memslot stays.
+ */
+static void guest_race_loop(struct vmclock_abi *clk)
+{
+	u64 ok = 0, bad = 0, unreliable = 0, timed_out = 0, worst = 0;
+	struct vmclock_time t;
+	u64 got, want, dist;
+
+	while (!READ_ONCE(guest_stop)) {
+		switch (vmclock_read_tai(clk, &t)) {
+		case VMCLOCK_READ_OK:
+			got = t.sec * NSEC_PER_SEC + t.nsec;
+			want = clk_tai_ns(&guest_ref, t.tsc);
+			dist = got > want ? got - want : want - got;
+			if (dist > SAME_LINE_TOLERANCE_NS) {
+				bad++;
+				worst = max(worst, dist);
+			} else {
+				ok++;
+			}
+			break;
+		case VMCLOCK_READ_TIMED_OUT:
+			timed_out++;
+			break;
+		default:
+			unreliable++;
+			break;
+		}
+	}
+	GUEST_SYNC5(ok, bad, unreliable, timed_out, worst);
+}
+
+/* Reads per clock in the cost benchmark's guest loop. */
+#define COST_READS		20000
+
+static u64 guest_kvmclock_read(const struct pvclock_vcpu_time_info *pvti)
+{
+	unsigned int version;
+	u64 ns;
+
+	do {
+		version = pvclock_read_begin(pvti);
+		ns = __pvclock_read_cycles(pvti, rdtsc());
+	} while (pvclock_read_retry(pvti, version));
+	return ns;
+}
+
+/*
+ * The guest side of the cost benchmark: COST_READS reads of the vmclock as
+ * ptp_vmclock reads it, then of kvmclock as the guest's clocksource reads
+ * it, each loop timed with the TSC.  The sums keep the reads from being
+ * optimized away.
+ */
+static void guest_read_cost(struct vmclock_abi *clk)
+{
+	u64 t0, t1, t2, sum = 0, failed = 0;
+	struct vmclock_time t;
+	int i;
+
+	t0 = rdtsc();
+	for (i = 0; i < COST_READS; i++) {
+		if (vmclock_read_tai(clk, &t) == VMCLOCK_READ_OK)
+			sum += t.nsec;
+		else
+			failed++;
+	}
+	t1 = rdtsc();
+	for (i = 0; i < COST_READS; i++)
+		sum += guest_kvmclock_read(guest_pvti);
+	t2 = rdtsc();
+	GUEST_SYNC4(t1 - t0, t2 - t1, failed, sum);
+}
+
 static void guest_code(struct vmclock_abi *clk, u32 id)
 {
 	for (;;) {
@@ -262,6 +358,17 @@ static void guest_code(struct vmclock_abi *clk, u32 id)
 			break;
 		case OP_SPIN_COUNT:
 			guest_spin_count();
+			break;
+		case OP_RACE_LOOP:
+			guest_race_loop(clk);
+			break;
+		case OP_KVMCLOCK_ON:
+			wrmsr(MSR_KVM_SYSTEM_TIME_NEW,
+			      guest_pvti_gpa | KVM_MSR_ENABLED);
+			GUEST_SYNC1(0);
+			break;
+		case OP_READ_COST:
+			guest_read_cost(clk);
 			break;
 		case OP_SPIN:
 			WRITE_ONCE(guest_spinning[id], 1);
@@ -3007,7 +3114,384 @@ static void test_hostile_guest_continuous(void)
 	ksft_test_result_pass("hostile guest, continuously: bounded work, exact after\n");
 }
 
-int main(void)
+/*
+ * 22. Races, a fixed number of rounds each, so that the kernel's checkers
+ * (lockdep, KASAN, UBSAN, DEBUG_OBJECTS; kmemleak in make test's KASAN
+ * kernel) see KVM's vmclock paths run against each other.  Two vCPUs read
+ * the vmclock at VMCLOCK_GPA all along, while
+ *  - one thread registers it there or at RACE_GPA, in userspace or
+ *    automatic mode, with or without a notification eventfd (closed at
+ *    once, so that only KVM holds it), and unregisters it;
+ *  - one feeds KVM_SET_VMCLOCK_HOST (two descriptions of one line, as in
+ *    the concurrency test) and KVM_VMCLOCK_DISRUPTION;
+ *  - one moves RACE_GPA's memslot away and back, deletes and re-adds it,
+ *    and turns its dirty logging on and off;
+ *  - one reads the configuration back with KVM_GET_VMCLOCK.
+ * Every call must succeed or fail as api.rst documents for a state it may
+ * have met; the guest must never read a time off the line (a torn read),
+ * nor find seq_count odd for good at a place whose memslot stays; after
+ * the storm a registration works as on a new VM, to the nanosecond.  Then
+ * VMs are destroyed with an update request and a notification pending,
+ * and the eventfd only KVM still holds.
+ */
+struct race {
+	struct kvm_vm *vm;
+	struct vmclock_abi a, b;
+	bool auto_ok;
+	bool done;
+	u64 set_ok, set_efault, unset;
+	u64 host_ok, host_enoent, host_einval;
+	u64 disrupt_ok, disrupt_enoent;
+	u64 gets;
+};
+
+/* What a racing call may fail with: @allowed is a 0-terminated list. */
+static void race_check(const char *what, int r, const int *allowed, u64 *ok,
+		       u64 *errs)
+{
+	int i;
+
+	if (!r) {
+		(*ok)++;
+		return;
+	}
+	for (i = 0; allowed[i] && errno != allowed[i]; i++)
+		;
+	TEST_ASSERT(allowed[i],
+		    "races: %s failed with errno %d (%s), which api.rst does not give for any state it may have met",
+		    what, errno, strerror(errno));
+	errs[i]++;
+}
+
+static void *race_register_fn(void *arg)
+{
+	static const int set_errs[] = { EFAULT, 0 };
+	struct race *rc = arg;
+	u16 mode, flags;
+	int i, r, fd;
+	u64 gpa;
+
+	for (i = 0; i < RACE_REG_ROUNDS; i++) {
+		if (i % 8 == 3 || i % 8 == 7) {
+			r = disable_vmclock(rc->vm);
+			TEST_ASSERT(!r, "races: unregistering failed, errno %d",
+				    errno);
+			rc->unset++;
+			continue;
+		}
+		/* Odd rounds at RACE_GPA, whose memslot may be away. */
+		gpa = i & 1 ? RACE_GPA : VMCLOCK_GPA;
+		mode = KVM_VMCLOCK_MODE_USERSPACE;
+		flags = 0;
+		if (i % 8 == 5 && rc->auto_ok) {
+			mode = KVM_VMCLOCK_MODE_AUTO;
+			flags = i & 8 ? KVM_VMCLOCK_F_UTC : 0;
+		}
+		fd = -1;
+		if (i % 3 == 0) {
+			fd = eventfd(0, EFD_NONBLOCK);
+			TEST_ASSERT(fd >= 0, "races: eventfd() failed");
+			flags |= KVM_VMCLOCK_F_NOTIFY;
+		}
+		r = __set_vmclock(rc->vm, gpa, VMCLOCK_SIZE, mode, flags, fd);
+		if (fd >= 0)
+			close(fd);
+		TEST_ASSERT(!r || gpa == RACE_GPA,
+			    "races: KVM_SET_VMCLOCK at 0x%lx, whose memslot stays, failed with errno %d",
+			    gpa, errno);
+		race_check("KVM_SET_VMCLOCK", r, set_errs, &rc->set_ok,
+			   &rc->set_efault);
+	}
+	return NULL;
+}
+
+static void *race_host_fn(void *arg)
+{
+	static const int host_errs[] = { ENOENT, EINVAL, 0 };
+	static const int disrupt_errs[] = { ENOENT, 0 };
+	struct race *rc = arg;
+	u64 errs[2];
+	int i, r;
+
+	for (i = 0; i < RACE_HOST_ROUNDS; i++) {
+		if (i % 4 == 3) {
+			r = __disrupt(rc->vm, KVM_VMCLOCK_DISRUPTED |
+				      KVM_VMCLOCK_NEW_GENERATION |
+				      KVM_VMCLOCK_SET_NOTICE, i & 4 ?
+				      KVM_VMCLOCK_NOTICE_SOON : 0);
+			race_check("KVM_VMCLOCK_DISRUPTION", r, disrupt_errs,
+				   &rc->disrupt_ok, &rc->disrupt_enoent);
+			continue;
+		}
+		/* EINVAL: in automatic mode, which it may have met. */
+		memset(errs, 0, sizeof(errs));
+		r = __vmclock_set_host(rc->vm, i & 1 ? &rc->b : &rc->a);
+		race_check("KVM_SET_VMCLOCK_HOST", r, host_errs, &rc->host_ok,
+			   errs);
+		rc->host_enoent += errs[0];
+		rc->host_einval += errs[1];
+	}
+	return NULL;
+}
+
+static void *race_slot_fn(void *arg)
+{
+	struct race *rc = arg;
+	int i;
+
+	for (i = 0; i < RACE_SLOT_ROUNDS; i++) {
+		switch (i % 3) {
+		case 0:
+			vm_mem_region_move(rc->vm, RACE_SLOT, RACE_MOVED_GPA);
+			vm_mem_region_move(rc->vm, RACE_SLOT, RACE_GPA);
+			break;
+		case 1:
+			vm_mem_region_delete(rc->vm, RACE_SLOT);
+			vm_userspace_mem_region_add(rc->vm, VM_MEM_SRC_ANONYMOUS,
+						    RACE_GPA, RACE_SLOT, 1, 0);
+			break;
+		case 2:
+			vm_mem_region_set_flags(rc->vm, RACE_SLOT,
+						KVM_MEM_LOG_DIRTY_PAGES);
+			vm_mem_region_set_flags(rc->vm, RACE_SLOT, 0);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void *race_get_fn(void *arg)
+{
+	struct race *rc = arg;
+	struct kvm_vmclock cfg;
+
+	while (!READ_ONCE(rc->done)) {
+		memset(&cfg, 0xaa, sizeof(cfg));
+		TEST_ASSERT(!__vm_ioctl(rc->vm, KVM_GET_VMCLOCK, &cfg),
+			    "races: KVM_GET_VMCLOCK failed, errno %d", errno);
+		TEST_ASSERT(cfg.mode <= KVM_VMCLOCK_MODE_AUTO,
+			    "races: KVM_GET_VMCLOCK returned mode %u", cfg.mode);
+		rc->gets++;
+	}
+	return NULL;
+}
+
+/* Destroy VMs with an update request and a notification pending. */
+static u64 race_teardown(const struct vmclock_abi *a, bool auto_ok)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	u16 mode;
+	int i, r, fd;
+
+	for (i = 0; i < RACE_TEARDOWN_ROUNDS; i++) {
+		vm = create_vm(&vcpu, 1);
+		mode = i & 1 && auto_ok ? KVM_VMCLOCK_MODE_AUTO :
+					  KVM_VMCLOCK_MODE_USERSPACE;
+		fd = eventfd(0, EFD_NONBLOCK);
+		TEST_ASSERT(fd >= 0, "races: eventfd() failed");
+		r = __set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE, mode,
+				  KVM_VMCLOCK_F_NOTIFY, fd);
+		TEST_ASSERT(!r, "races: teardown: KVM_SET_VMCLOCK failed, errno %d",
+			    errno);
+		close(fd);
+		run_sync(vcpu);
+		if (mode == KVM_VMCLOCK_MODE_USERSPACE)
+			set_host(vm, a);
+		TEST_ASSERT(!__disrupt(vm, KVM_VMCLOCK_DISRUPTED, 0),
+			    "races: teardown: KVM_VMCLOCK_DISRUPTION failed, errno %d",
+			    errno);
+		kvm_vm_free(vm);
+	}
+	return i;
+}
+
+static void test_races(void)
+{
+	pthread_t reg, host, slot, get;
+	struct vcpu_thread threads[NR_VCPUS];
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	u64 offset, gap, torn = 0, timed_out = 0, ok = 0, unreliable = 0;
+	u64 worst = 0, torn_down;
+	struct race rc = {};
+	int i;
+
+	rc.vm = create_vm(vcpus, NR_VCPUS);
+	rc.auto_ok = kvm_check_cap(KVM_CAP_VMCLOCK) & KVM_VMCLOCK_CAP_AUTO;
+	offset = tsc_offset(vcpus[0]);
+	vm_userspace_mem_region_add(rc.vm, VM_MEM_SRC_ANONYMOUS, RACE_GPA,
+				    RACE_SLOT, 1, 0);
+	set_vmclock(rc.vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+
+	/* Two descriptions of the host line, as in test_concurrency(). */
+	rc.a = host_line;
+	gap = (line_b.tsc - line_a.tsc) * HAMMER_ANCHOR_GAP_SEC * NSEC_PER_SEC /
+	      (line_b.tai_ns - line_a.tai_ns);
+	gap = min_t(u64, gap, rc.a.counter_value / 2);
+	move_anchor_back(&rc.b, &rc.a, gap);
+	set_host(rc.vm, &rc.a);
+	run_all(vcpus, NR_VCPUS);
+
+	guest_ref = rc.a;
+	guest_ref.counter_value += offset;
+	sync_global_to_guest(rc.vm, guest_ref);
+	for (i = 0; i < NR_VCPUS; i++)
+		guest_op[i] = OP_RACE_LOOP;
+	sync_global_to_guest(rc.vm, guest_op);
+
+	for (i = 0; i < NR_VCPUS; i++) {
+		threads[i].vcpu = vcpus[i];
+		pthread_create(&threads[i].tid, NULL, vcpu_thread_fn,
+			       &threads[i]);
+	}
+	pthread_create(&get, NULL, race_get_fn, &rc);
+	pthread_create(&reg, NULL, race_register_fn, &rc);
+	pthread_create(&host, NULL, race_host_fn, &rc);
+	pthread_create(&slot, NULL, race_slot_fn, &rc);
+	pthread_join(reg, NULL);
+	pthread_join(host, NULL);
+	pthread_join(slot, NULL);
+	WRITE_ONCE(rc.done, true);
+	pthread_join(get, NULL);
+
+	set_guest_stop(rc.vm, true);
+	for (i = 0; i < NR_VCPUS; i++) {
+		pthread_join(threads[i].tid, NULL);
+		ok += threads[i].uc.args[0];
+		torn += threads[i].uc.args[1];
+		unreliable += threads[i].uc.args[2];
+		timed_out += threads[i].uc.args[3];
+		worst = max(worst, threads[i].uc.args[4]);
+	}
+	pr_info("races: KVM_SET_VMCLOCK %lu ok, %lu EFAULT (memslot away), %lu unregistrations; KVM_SET_VMCLOCK_HOST %lu ok, %lu ENOENT, %lu EINVAL (automatic mode); KVM_VMCLOCK_DISRUPTION %lu ok, %lu ENOENT; %lu KVM_GET_VMCLOCK; guest: %lu good reads, %lu torn, %lu unreliable, %lu timed out\n",
+		rc.set_ok, rc.set_efault, rc.unset, rc.host_ok, rc.host_enoent,
+		rc.host_einval, rc.disrupt_ok, rc.disrupt_enoent, rc.gets, ok,
+		torn, unreliable, timed_out);
+	TEST_ASSERT(!torn,
+		    "races: %lu of the guest's reads were off the line, by up to %lu ns: torn reads",
+		    torn, worst);
+	TEST_ASSERT(!timed_out,
+		    "races: %lu of the guest's reads found seq_count odd for good at VMCLOCK_GPA, whose memslot stayed",
+		    timed_out);
+	TEST_ASSERT(ok && rc.set_ok && rc.host_ok && rc.disrupt_ok,
+		    "races: no progress: %lu good reads, %lu registrations, %lu host data, %lu disruptions",
+		    ok, rc.set_ok, rc.host_ok, rc.disrupt_ok);
+
+	/* After the storm, as on a new VM. */
+	TEST_ASSERT(!disable_vmclock(rc.vm), "races: unregistering failed");
+	set_guest_stop(rc.vm, false);
+	set_vmclock(rc.vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	set_host(rc.vm, &rc.a);
+	read_and_check("races: afterwards", vcpus[0], &rc.a, offset);
+	assert_status_bits("races: afterwards", rc.vm, 0);
+	kvm_vm_free(rc.vm);
+
+	torn_down = race_teardown(&rc.a, rc.auto_ok);
+	pr_info("races: %d registrations, %d host data and disruptions, %d memslot changes against 2 reading vCPUs; %lu VMs torn down with work pending\n",
+		RACE_REG_ROUNDS, RACE_HOST_ROUNDS, 2 * RACE_SLOT_ROUNDS,
+		torn_down);
+	ksft_test_result_pass("races: calls as documented, no torn read or stuck seq_count\n");
+}
+
+/*
+ * Benchmark (-b, run by make bench; not a test): what a vmclock costs next
+ * to kvmclock in the same VM.  Times are the emulated host's (QEMU TCG),
+ * where rdtsc, barriers and cmpxchg are helper calls: they do not carry
+ * over to hardware, not even as ratios; the counts do.
+ *  - A vCPU entry with nothing to do, with a vmclock update to publish
+ *    (after KVM_SET_VMCLOCK_HOST), and with a kvmclock update
+ *    (kvm_guest_time_update(), after KVM_SET_CLOCK): the difference is
+ *    what the update costs the vCPU, the odd window included.
+ *  - The ioctls that ask for them.
+ *  - A guest read of each clock.
+ */
+#define COST_ROUNDS		2000
+
+static u64 cost_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static void bench_cost(void)
+{
+	u64 base = 0, vmc_run = 0, vmc_ioctl = 0, kvc_run = 0, kvc_ioctl = 0;
+	u64 t0, t1, t2, updates, vmc_updates, kvc_vmc_updates, khz;
+	struct kvm_clock_data data;
+	struct kvm_vcpu *vcpu;
+	struct vmclock_abi b;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	gva_t pvti;
+	int i;
+
+	vm = create_vm(&vcpu, 1);
+	set_vmclock(vm, VMCLOCK_GPA, VMCLOCK_SIZE);
+	set_host(vm, &host_line);
+	move_anchor_back(&b, &host_line, host_line.counter_value / 4);
+	pvti = vm_alloc(vm, getpagesize(), 0x10000);
+	guest_pvti = (void *)pvti;
+	guest_pvti_gpa = addr_gva2gpa(vm, pvti);
+	sync_global_to_guest(vm, guest_pvti);
+	sync_global_to_guest(vm, guest_pvti_gpa);
+	run_op(vcpu, OP_KVMCLOCK_ON, &uc);
+	run_sync(vcpu);
+
+	for (i = 0; i < COST_ROUNDS; i++) {
+		t0 = cost_now();
+		run_sync(vcpu);
+		base += cost_now() - t0;
+	}
+
+	updates = vmclock_updates(vm);
+	for (i = 0; i < COST_ROUNDS; i++) {
+		t0 = cost_now();
+		set_host(vm, i & 1 ? &host_line : &b);
+		t1 = cost_now();
+		run_sync(vcpu);
+		t2 = cost_now();
+		vmc_ioctl += t1 - t0;
+		vmc_run += t2 - t1;
+	}
+	vmc_updates = vmclock_updates(vm) - updates;
+
+	updates = vmclock_updates(vm);
+	vm_ioctl(vm, KVM_GET_CLOCK, &data);
+	for (i = 0; i < COST_ROUNDS; i++) {
+		data.flags = 0;
+		t0 = cost_now();
+		vm_ioctl(vm, KVM_SET_CLOCK, &data);
+		t1 = cost_now();
+		run_sync(vcpu);
+		t2 = cost_now();
+		kvc_ioctl += t1 - t0;
+		kvc_run += t2 - t1;
+	}
+	kvc_vmc_updates = vmclock_updates(vm) - updates;
+
+	run_op(vcpu, OP_READ_COST, &uc);
+	khz = vcpu_tsc_khz(vcpu);
+	kvm_vm_free(vm);
+
+	pr_info("cost: emulated times (QEMU TCG), %d rounds each; they do not carry over to hardware\n",
+		COST_ROUNDS);
+	pr_info("cost: vCPU entry and exit, nothing to do: %lu ns\n",
+		base / COST_ROUNDS);
+	pr_info("cost: vmclock: KVM_SET_VMCLOCK_HOST %lu ns; the entry after it %lu ns, +%ld ns for the update (%lu updates in %d rounds)\n",
+		vmc_ioctl / COST_ROUNDS, vmc_run / COST_ROUNDS,
+		(s64)(vmc_run - base) / COST_ROUNDS, vmc_updates, COST_ROUNDS);
+	pr_info("cost: kvmclock: KVM_SET_CLOCK %lu ns; the entry after it %lu ns, +%ld ns for kvm_guest_time_update() (vmclock updates meanwhile: %lu)\n",
+		kvc_ioctl / COST_ROUNDS, kvc_run / COST_ROUNDS,
+		(s64)(kvc_run - base) / COST_ROUNDS, kvc_vmc_updates);
+	pr_info("cost: guest read: vmclock %lu ns (%lu TSC cycles), kvmclock %lu ns (%lu cycles); %lu vmclock reads failed\n",
+		uc.args[0] * 1000000 / khz / COST_READS, uc.args[0] / COST_READS,
+		uc.args[1] * 1000000 / khz / COST_READS, uc.args[1] / COST_READS,
+		uc.args[2]);
+}
+
+int main(int argc, char *argv[])
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vmclock cfg;
@@ -3033,10 +3517,14 @@ int main(void)
 		    __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL));
 	kvm_vm_free(vm);
 
+	measure_host_line();
+	if (argc > 1 && !strcmp(argv[1], "-b")) {
+		bench_cost();
+		return 0;
+	}
+
 	ksft_print_header();
 	ksft_set_plan(NR_TESTS);
-
-	measure_host_line();
 
 	test_header();
 	test_accuracy();
@@ -3059,6 +3547,7 @@ int main(void)
 	test_racing_vmm();
 	test_waiting_vcpu_signalled();
 	test_hostile_guest_continuous();
+	test_races();
 
 	ksft_finished();
 }
