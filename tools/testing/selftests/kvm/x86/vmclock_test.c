@@ -3524,6 +3524,12 @@ int main(int argc, char *argv[])
 	}
 
 	ksft_print_header();
+	/* -r: the races test only (its negative controls). */
+	if (argc > 1 && !strcmp(argv[1], "-r")) {
+		ksft_set_plan(1);
+		test_races();
+		ksft_finished();
+	}
 	ksft_set_plan(NR_TESTS);
 
 	test_header();
