@@ -3309,9 +3309,21 @@ static int pll_step(u64 ns, u64 *next_ns)
 	return 1;
 }
 
+/* A synchronized host whose rate nobody changes. */
+static void steady_start(void)
+{
+	ntp_synced(0, 0, -1);
+}
+
+static int steady_step(u64 ns, u64 *next_ns)
+{
+	return 0;
+}
+
 static const struct profile profiles[] = {
 	{ "chrony", "ADJ_FREQUENCY|ADJ_TICK, slewed", chrony_start, chrony_step },
 	{ "pll", "kernel PLL, ADJ_OFFSET", pll_start, pll_step },
+	{ "steady", "synchronized, no rate change", steady_start, steady_step },
 };
 
 static u64 vm_stat_named(struct kvm_vm *vm, const char *stat)
