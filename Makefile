@@ -13,7 +13,7 @@ all: help
 
 help:
 	@echo "make test       everything a reviewer wants proven (ends with 'N passed, N failed')"
-	@echo "make demo       boot the patched kernel and run a VM with a vmclock inside"
+	@echo "make demo       QEMU 10 + a stock guest (ptp_vmclock) on the patched KVM: steady, +200 ppm, migration, TSC loss"
 	@echo "make bench      auto-mode benchmark in the emulated host (BENCH_SECONDS=600)"
 	@echo "make e2e        QEMU 10 + stock guest (ptp_vmclock) on the patched KVM: boot, migration, TSC loss, host slew"
 	@echo "make tree       build/linux: the base, tagged 'base', with patches/ applied (git am)"
