@@ -3496,10 +3496,11 @@ static void bench_fanout(int nr)
  * automatic VM (the notifier is not registered: nothing), with 1 and with
  * 100.  A thread on each CPU reads the TSC in a tight loop for
  * TICK_COST_NS; a gap longer than TICK_GAP_NS is the loop being
- * interrupted, mostly by the tick, whose timekeeping update runs the
- * pvclock_gtod notifier.  The median gap is what a tick costs that CPU
- * (emulated time: an interrupt under TCG is slow, and the notifier's one
- * compare is lost in it).
+ * interrupted: on hardware mostly by the tick, whose timekeeping update
+ * runs the pvclock_gtod notifier, so that the median gap is what a tick
+ * costs that CPU.  Under an emulator that runs its CPUs in turn (QEMU TCG
+ * with thread=single) the gaps are mostly the emulator's own switches,
+ * and the count says so: far more than the ticks.
  */
 #define TICK_COST_NS		(2 * NSEC_PER_SEC)
 #define TICK_GAP_NS		2000
