@@ -57,8 +57,8 @@ enum clock_line_leap {
  *			second's growth), any error from the last suspend and
  *			@line_error_ns.  Increases are published at once;
  *			decreases, and changes of @esterror_ns, with the next
- *			line or when the next change was expected (a daemon
- *			sets them right after a rate change)
+ *			rate change or 64 s later (a daemon sets them right
+ *			after a rate change)
  * @maxerror_ppb:	Growth of @maxerror_ns per second after @cycles:
  *			MAXFREQ, as NTP grows its maximum error, plus
  *			@line_error_ppb
