@@ -3140,7 +3140,7 @@ struct race {
 	bool auto_ok;
 	bool done;
 	u64 set_ok, set_efault, unset;
-	u64 host_ok, host_enoent, host_einval;
+	u64 host_ok, host_errs[2];	/* ENOENT, EINVAL */
 	u64 disrupt_ok, disrupt_enoent;
 	u64 gets;
 };
@@ -3210,7 +3210,6 @@ static void *race_host_fn(void *arg)
 	static const int host_errs[] = { ENOENT, EINVAL, 0 };
 	static const int disrupt_errs[] = { ENOENT, 0 };
 	struct race *rc = arg;
-	u64 errs[2];
 	int i, r;
 
 	for (i = 0; i < RACE_HOST_ROUNDS; i++) {
@@ -3224,12 +3223,9 @@ static void *race_host_fn(void *arg)
 			continue;
 		}
 		/* EINVAL: in automatic mode, which it may have met. */
-		memset(errs, 0, sizeof(errs));
 		r = __vmclock_set_host(rc->vm, i & 1 ? &rc->b : &rc->a);
 		race_check("KVM_SET_VMCLOCK_HOST", r, host_errs, &rc->host_ok,
-			   errs);
-		rc->host_enoent += errs[0];
-		rc->host_einval += errs[1];
+			   rc->host_errs);
 	}
 	return NULL;
 }
@@ -3364,8 +3360,8 @@ static void test_races(void)
 		worst = max(worst, threads[i].uc.args[4]);
 	}
 	pr_info("races: KVM_SET_VMCLOCK %lu ok, %lu EFAULT (memslot away), %lu unregistrations; KVM_SET_VMCLOCK_HOST %lu ok, %lu ENOENT, %lu EINVAL (automatic mode); KVM_VMCLOCK_DISRUPTION %lu ok, %lu ENOENT; %lu KVM_GET_VMCLOCK; guest: %lu good reads, %lu torn, %lu unreliable, %lu timed out\n",
-		rc.set_ok, rc.set_efault, rc.unset, rc.host_ok, rc.host_enoent,
-		rc.host_einval, rc.disrupt_ok, rc.disrupt_enoent, rc.gets, ok,
+		rc.set_ok, rc.set_efault, rc.unset, rc.host_ok, rc.host_errs[0],
+		rc.host_errs[1], rc.disrupt_ok, rc.disrupt_enoent, rc.gets, ok,
 		torn, unreliable, timed_out);
 	TEST_ASSERT(!torn,
 		    "races: %lu of the guest's reads were off the line, by up to %lu ns: torn reads",
