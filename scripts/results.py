@@ -8,7 +8,7 @@ per line) and the console log of the emulated test host, which holds
  - every kernel report: a WARNING, BUG, Oops, KASAN or lockdep splat, or a
    panic, each of which fails the run, as does a run that never printed
    its completion marker (a crash or a hang).
-More consoles (PREFIX=PATH: the KASAN kernel's boot) are read the same way,
+More consoles (PREFIX=PATH: another boot of the emulated host) are read the same way,
 their results named PREFIX.NAME.
 Output: build/test-results.ktap and, last on stdout, "N passed, N failed,
 N skipped", after a FAIL line for each failure, with the assertion a failed
@@ -154,7 +154,7 @@ def main():
     known = known_reports(os.path.join(os.path.dirname(__file__), 'known-kernel-reports.txt'))
     if console != '-':
         results += console_checks(console, '', known)
-        # More boots of the emulated host (the KASAN kernel's): a missing
+        # More boots of the emulated host, if any: a missing
         # console is a failure like any other.
         for extra in sys.argv[4:]:
             prefix, _, path = extra.partition('=')
