@@ -71,7 +71,7 @@ configure() {
 }
 
 configure
-say "building ${targets[*]} in $(basename "$obj") with $JOBS jobs (cold: ~8 min, warm: <1 min)"
+say "building ${targets[*]} in $(basename "$obj") with $JOBS jobs (cold: ~7 min, warm: <1 min)"
 start=$(date +%s)
 kmake "${targets[@]}"
 say "built ${targets[*]} in $(( $(date +%s) - start )) s"

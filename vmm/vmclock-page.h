@@ -8,6 +8,7 @@
 #ifndef VMCLOCK_PAGE_H
 #define VMCLOCK_PAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* <linux/vmclock-abi.h> of Linux 7.2 (little-endian fields as plain ints) */
@@ -64,16 +65,26 @@ static inline __int128 vmclock_page_time_ns(const volatile struct vmclock_abi *c
 {
 	for (int tries = 0; tries < 1000000; tries++) {
 		uint32_t seq = clk->seq_count & ~1U;
-		unsigned __int128 t;
-		uint64_t sec, frac;
+		unsigned __int128 t, at;
+		uint64_t counter, sec, frac;
+		bool back;
 		__int128 ns;
 
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		t = (unsigned __int128)(tsc - clk->counter_value) * clk->counter_period_frac_sec;
+		/*
+		 * @tsc may be before counter_value: a reader that took its
+		 * TSC before an update read the page after it.  The line holds
+		 * before its anchor too: go back along it, not round 2^64.
+		 */
+		counter = clk->counter_value;
+		back = tsc < counter;
+		t = (unsigned __int128)(back ? counter - tsc : tsc - counter) *
+		    clk->counter_period_frac_sec;
 		t >>= clk->counter_period_shift;
-		t += clk->time_frac_sec;
-		sec = clk->time_sec + (uint64_t)(t >> 64);
-		frac = (uint64_t)t;
+		at = ((unsigned __int128)clk->time_sec << 64) | clk->time_frac_sec;
+		at = back ? at - t : at + t;
+		sec = (uint64_t)(at >> 64);
+		frac = (uint64_t)at;
 		if (clk->time_type == VMCLOCK_TIME_UTC &&
 		    (clk->flags & VMCLOCK_FLAG_TAI_OFFSET_VALID))
 			sec -= clk->tai_offset_sec;
